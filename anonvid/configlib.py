@@ -105,6 +105,18 @@ def resolve_config_path(path: str) -> str:
         f"{', '.join(sorted(f for f in os.listdir(here) if f.endswith('.py') and not f.startswith('_')))}")
 
 
+def _check_field(cfg: ml_collections.ConfigDict, dotted: str) -> None:
+    node = cfg
+    walked = []
+    for part in dotted.split("."):
+        if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+            known = ", ".join(sorted(node.keys())) if isinstance(node, ml_collections.ConfigDict) else "(none)"
+            where = ".".join(walked) or "the config"
+            raise ConfigError(f"unknown config field {dotted!r}: {where} has no {part!r}; known: {known}")
+        walked.append(part)
+        node = node[part]
+
+
 def apply_overrides(cfg: ml_collections.ConfigDict, overrides: Iterable[str]) -> ml_collections.ConfigDict:
     """Applies `--config.a.b=value` strings to a config; an unknown field raises `ConfigError`."""
     from absl import flags
@@ -114,9 +126,15 @@ def apply_overrides(cfg: ml_collections.ConfigDict, overrides: Iterable[str]) ->
     if not overrides:
         return cfg
     flag_values = flags.FlagValues()
-    config_flags.DEFINE_config_dict("config", cfg, flag_values=flag_values, lock_config=True)
+    for item in overrides:
+        if not item.startswith("--config."):
+            raise ConfigError(f"override {item!r} must look like --config.field=value")
+        _check_field(cfg, item[len("--config."):].partition("=")[0])
+    argv = ["anonvid"] + overrides
     try:
-        flag_values(["anonvid"] + overrides)
+        # config_flags discovers which `--config.*` flags to define from `sys_argv` at definition time.
+        config_flags.DEFINE_config_dict("config", cfg, flag_values=flag_values, lock_config=True, sys_argv=argv)
+        flag_values(argv)
     except (flags.Error, AttributeError, KeyError, ValueError, TypeError) as err:
         raise ConfigError(f"bad config override in {overrides}: {err}") from err
     return flag_values.config
