@@ -1,0 +1,166 @@
+"""`anonvid demo`: the synthetic end-to-end run that `make demo` starts.
+
+Stage 1 (this foundation): the raw-video reference of the fresh-attacker protocol on the built-in synthetic
+benchmark — a fresh R3D action model and a fresh per-frame ResNet attacker trained on raw clips, reported as
+action top-1, privacy cMAP and macro-F1 — and the single-frame control that shows the benchmark's action is in
+the motion: the same kind of per-frame 2-D network, given one frame per clip, stays near chance.
+
+Writes `report.json`, `report.md`, training-curve plots and a picture of sample clips to the output folder.
+Each stage prints one progress line; the run is resumable (a stage whose results exist is read back).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from typing import Any
+
+import numpy as np
+
+from anonvid import config_defaults as D
+from anonvid.data import datasets, synthetic
+from anonvid.protocols import leakage
+from anonvid.trainers import classifier
+
+
+def _log(msg: str) -> None:
+    print(f"[anonvid demo] {msg}", flush=True)
+
+
+def demo_config(smoke: bool = False):
+    """The demo's budget: what a 2-core CPU finishes in a few minutes."""
+    import ml_collections
+
+    cfg = ml_collections.ConfigDict()
+    cfg.data = D.synthetic_actions(smoke=smoke)
+    cfg.action = D.action_model(smoke=smoke, epochs=8)
+    cfg.attacker = D.privacy_attacker(smoke=smoke, epochs=6)
+    cfg.frame_control = D.privacy_attacker(smoke=smoke, epochs=8)
+    return cfg
+
+
+def single_frame_split(data: dict, rng: np.random.Generator) -> dict:
+    """One randomly chosen frame per clip, kept as a 1-frame clip."""
+    video = data["video"]
+    idx = rng.integers(0, video.shape[1], size=len(video))
+    return dict(data, video=video[np.arange(len(video)), idx][:, None])
+
+
+def _sample_picture(data: dict, path: str, clips: int = 6, frames: int = 6) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    video = data["video"][:clips]
+    t_idx = np.linspace(0, video.shape[1] - 1, frames).astype(int)
+    fig, axes = plt.subplots(len(video), frames, figsize=(1.3 * frames, 1.4 * len(video)))
+    for i in range(len(video)):
+        attrs = [a for a, on in zip(synthetic.PRIVACY_ATTRIBUTES, data["privacy"][i]) if on]
+        for j, t in enumerate(t_idx):
+            ax = axes[i, j]
+            ax.imshow(video[i, t], interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j == 0:
+                ax.set_ylabel(synthetic.ACTIONS[data["action"][i]], fontsize=7)
+            if i == 0:
+                ax.set_title(f"t={t}", fontsize=7)
+        axes[i, -1].text(1.05, 0.5, "\n".join(attrs) or "(none)", transform=axes[i, -1].transAxes,
+                         fontsize=6, va="center")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _copy_curves(work: str, out: str, name: str) -> str | None:
+    src = os.path.join(work, "curves.png")
+    if not os.path.exists(src):
+        return None
+    dst = os.path.join(out, f"curves_{name}.png")
+    shutil.copyfile(src, dst)
+    return os.path.basename(dst)
+
+
+def run(out: str, *, smoke: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Runs the demo into `out` and returns the report dict (also written as report.json / report.md)."""
+    start = time.time()
+    os.makedirs(out, exist_ok=True)
+    work = os.path.join(out, "work")
+    cfg = demo_config(smoke)
+    name = cfg.data.name
+    _log(f"stage 1/3: generating the synthetic benchmark ({cfg.data.train_size} train / {cfg.data.test_size} "
+         f"test clips of {cfg.data.num_frames}x{cfg.data.height}x{cfg.data.width})")
+    train = datasets.load_split(cfg.data, "train")
+    test = datasets.load_split(cfg.data, "test")
+    pictures = {"samples": os.path.basename(_sample_picture(test, os.path.join(out, "samples.png")))}
+
+    _log("stage 2/3: raw-video reference (fresh action model + fresh attacker on raw clips)")
+    raw = leakage.run(cfg, leakage.identity, name="raw", train=train, test=test,
+                      num_classes=datasets.NUM_CLASSES[name], attribute_names=datasets.ATTRIBUTES[name],
+                      workdir=work, progress=progress)
+    for part in ("action", "attacker"):
+        pictures[f"curves_raw_{part}"] = _copy_curves(os.path.join(work, "raw", part), out, f"raw_{part}")
+    _log(f"  raw: top-1 {raw['top1']:.3f}, cMAP {raw['cmap']:.2f}, F1 {raw['f1']:.3f}")
+
+    _log("stage 3/3: single-frame control (one frame per clip -> action)")
+    rng = np.random.default_rng(int(cfg.data.seed))
+    frame_dir = os.path.join(work, "single_frame")
+    frame = classifier.train_classifier(
+        cfg.frame_control, single_frame_split(train, rng), single_frame_split(test, rng), task="action",
+        num_outputs=datasets.NUM_CLASSES[name], workdir=frame_dir, progress=progress,
+        desc="single-frame action model")
+    pictures["curves_single_frame"] = _copy_curves(frame_dir, out, "single_frame")
+    chance = 1.0 / datasets.NUM_CLASSES[name]
+    _log(f"  single frame: top-1 {frame['final']['top1']:.3f} (chance {chance:.3f})")
+
+    report = {
+        "benchmark": {k: cfg.data[k] for k in cfg.data.keys()},
+        "smoke": smoke,
+        "raw_reference": {k: raw[k] for k in ("top1", "top1_best", "cmap", "f1", "cmap_epoch", "f1_epoch",
+                                               "test_clips")},
+        "single_frame_control": {"top1": frame["final"]["top1"], "top1_best": frame["best"]["top1"],
+                                 "chance": chance},
+        "models": {"action": cfg.action.model.to_dict(), "attacker": cfg.attacker.model.to_dict()},
+        "epochs": {"action": cfg.action.epochs, "attacker": cfg.attacker.epochs,
+                   "single_frame": cfg.frame_control.epochs},
+        "pictures": {k: v for k, v in pictures.items() if v},
+        "seconds": round(time.time() - start, 1),
+    }
+    with open(os.path.join(out, "report.json"), "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=1, default=str)
+    md = _markdown(report, raw)
+    with open(os.path.join(out, "report.md"), "w", encoding="utf-8") as f:
+        f.write(md)
+    print(md, flush=True)
+    _log(f"done in {report['seconds']:.0f} s; report: {os.path.join(out, 'report.md')}")
+    return report
+
+
+def _markdown(report: dict, raw: dict) -> str:
+    b = report["benchmark"]
+    sf = report["single_frame_control"]
+    lines = [
+        "# anonvid demo report",
+        "",
+        f"Synthetic benchmark: {b['train_size']} train / {b['test_size']} test clips, "
+        f"{b['num_frames']}×{b['height']}×{b['width']}, seed {b['seed']}"
+        + (" (SMOKE sizes: not a result)" if report["smoke"] else "") + ".",
+        "",
+        "## Fresh-attacker protocol",
+        "",
+        leakage.markdown_table([raw]),
+        "",
+        "Action top-1: last epoch. Leakage: the attacker's best epoch on the full test split (worst case).",
+        "",
+        "## Single-frame control",
+        "",
+        f"A per-frame action model given one frame per clip: top-1 {100 * sf['top1']:.2f} "
+        f"(chance {100 * sf['chance']:.2f}): the action is in the motion, not in any single frame.",
+        "",
+        f"Total time: {report['seconds']:.0f} s.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,129 @@
+"""The fresh-attacker protocol (Wu et al. TPAMI 2020; SPAct CVPR 2022).
+
+Freeze an anonymizer; anonymize the train and test splits; train a *new* action model and a *new* privacy
+attacker on the anonymized train split; report, on the *full* anonymized test split,
+- action top-1 of the last epoch (and the best epoch, for reference), and
+- privacy leakage as the attacker's best epoch (the worst case for privacy): the highest cMAP (%) and the
+  highest macro-F1 over its epochs, each maximised separately.
+The same action and attacker architectures are used for every row, raw included.
+
+An anonymizer is any function from float clips `(B, T, H, W, 3)` in [0, 1] to float clips in [0, 1]; it may
+change T, H or W (temporal sampling, downsampling) as long as it does so the same way for every batch.
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Callable, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from tqdm.auto import tqdm
+
+from anonvid.trainers import classifier
+
+Anonymizer = Callable[[jax.Array], jax.Array]
+
+
+def identity(clips: jax.Array) -> jax.Array:
+    """The raw-video reference anonymizer."""
+    return clips
+
+
+def anonymize_split(anonymize: Anonymizer, data: Mapping[str, np.ndarray], *, batch_size: int = 64,
+                    input_key: str = "video", progress: bool = False, desc: str = "anonymize") -> dict:
+    """Applies `anonymize` to every clip of a split (jitted, in fixed-size batches) and returns a new split.
+
+    The anonymized clips are stored as uint8 (rounded), as a video file would store them: the attacker never
+    sees more precision than an anonymized video on disk would give it.
+    """
+    video = np.asarray(data[input_key])
+    n = len(video)
+    if n == 0:
+        raise ValueError("cannot anonymize an empty split")
+    fn = jax.jit(lambda x: jnp.round(jnp.clip(anonymize(x.astype(jnp.float32) / 255.0), 0.0, 1.0) * 255.0)
+                 .astype(jnp.uint8))
+    out = []
+    for start in tqdm(range(0, n, batch_size), desc=desc, disable=not progress, leave=False):
+        chunk = video[start:start + batch_size]
+        pad = batch_size - len(chunk)
+        if pad:  # keep one compiled shape: pad the last batch, drop the padding after
+            chunk = np.concatenate([chunk, np.repeat(chunk[:1], pad, axis=0)])
+        y = np.asarray(fn(jnp.asarray(chunk)))
+        out.append(y[:batch_size - pad])
+    result = dict(data)
+    result[input_key] = np.concatenate(out)
+    return result
+
+
+def run(cfg: ml_collections.ConfigDict, anonymize: Anonymizer, *, name: str, train: Mapping[str, np.ndarray],
+        test: Mapping[str, np.ndarray], num_classes: int, attribute_names: Sequence[str],
+        workdir: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Runs the fresh-attacker protocol for one anonymizer.
+
+    Args:
+      cfg: config with `action` and `attacker` classifier sections (see `anonvid.config_defaults`).
+      anonymize: the frozen anonymizer.
+      name: row name ("raw", "blur(4)", ...); also the sub-directory of `workdir`.
+      train, test: raw splits with `video`, `action` and `privacy` arrays.
+      num_classes: action classes.
+      attribute_names: privacy attribute names, in label order.
+      workdir: where each row's checkpoints and results go (resumable: a finished row is read back, not rerun).
+      progress: show progress bars.
+
+    Returns:
+      The row: `name`, `top1`, `top1_best`, `cmap`, `f1`, `cmap_epoch`, `f1_epoch`, per-attribute AP-free
+      histories (`action_history`, `attacker_history`).
+    """
+    row_dir = os.path.join(workdir, _safe(name)) if workdir else None
+    result_path = os.path.join(row_dir, "result.json") if row_dir else None
+    if result_path and os.path.exists(result_path):
+        with open(result_path, encoding="utf-8") as f:
+            return json.load(f)
+    anon_train = anonymize_split(anonymize, train, progress=progress, desc=f"{name}: anonymize train")
+    anon_test = anonymize_split(anonymize, test, progress=progress, desc=f"{name}: anonymize test")
+    action = classifier.train_classifier(
+        cfg.action, anon_train, anon_test, task="action", num_outputs=num_classes,
+        workdir=os.path.join(row_dir, "action") if row_dir else None, progress=progress,
+        desc=f"{name}: action model")
+    attacker = classifier.train_classifier(
+        cfg.attacker, anon_train, anon_test, task="privacy", num_outputs=len(attribute_names),
+        workdir=os.path.join(row_dir, "attacker") if row_dir else None, progress=progress,
+        desc=f"{name}: attacker")
+    cmap_best = max(attacker["history"], key=lambda r: r["cmap"])
+    f1_best = max(attacker["history"], key=lambda r: r["f1"])
+    row = {
+        "name": name,
+        "top1": action["final"]["top1"],
+        "top1_best": action["best"]["top1"],
+        "cmap": cmap_best["cmap"],
+        "f1": f1_best["f1"],
+        "cmap_epoch": cmap_best["epoch"],
+        "f1_epoch": f1_best["epoch"],
+        "test_clips": int(len(test["video"])),
+        "attributes": list(attribute_names),
+        "action_history": action["history"],
+        "attacker_history": attacker["history"],
+    }
+    if result_path:
+        os.makedirs(row_dir, exist_ok=True)
+        tmp = result_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(row, f, indent=1)
+        os.replace(tmp, result_path)
+    return row
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The protocol's table: one row per anonymizer, top-1 ↑ / cMAP ↓ / F1 ↓."""
+    lines = ["| anonymizer | action top-1 ↑ | privacy cMAP (%) ↓ | privacy macro-F1 ↓ |",
+             "|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['name']} | {100 * r['top1']:.2f} | {r['cmap']:.2f} | {r['f1']:.3f} |")
+    return "\n".join(lines)
