@@ -377,6 +377,7 @@ class Checkpointer:
         Raises:
             CheckpointError: no checkpoint, unknown step, a target that does not match the checkpoint, or a
                 damaged step (with ``fallback=True``: every candidate step damaged). Nothing is deleted.
+            ValueError: a leaf of ``abstract_state`` without a sharding.
         """
         target = self._check_target(abstract_state)
         self.wait_until_finished()
