@@ -260,14 +260,16 @@ def _to_device_ids(value: Any, what: str) -> tuple[int, ...]:
 # Resolution.
 
 
-def resolve_distributed_settings(config_fields: Mapping[str, Any],
-                                 environ: Mapping[str, str]) -> DistributedSettings | None:
+def resolve_distributed_settings(config_fields: Mapping[str, Any], environ: Mapping[str, str], *,
+                                 field_names: Mapping[str, str] | None = None) -> DistributedSettings | None:
     """Works out the multi-process settings from config fields, anonvid env vars and SLURM, in that order.
 
     Args:
       config_fields: explicit values, keys from `CONFIG_FIELDS` (others are ignored); unset values (None, "",
         negative, or 0 for `num_processes`/`coordinator_port`) fall through to the environment.
       environ: the environment to read, e.g. `os.environ`.
+      field_names: how error messages name the explicit fields (default "config field <name>"); a launcher
+        passes its flag names, e.g. {"num_processes": "--num-processes"}.
 
     Returns:
       The settings for a multi-process run (num_processes > 1, or `auto_detect`), or None for a
@@ -310,7 +312,8 @@ def resolve_distributed_settings(config_fields: Mapping[str, Any],
 
     def label(field: str) -> str:
         src = sources.get(field)
-        where = {"config": f"config field {field}", "slurm": "SLURM"}.get(src or "", "")
+        explicit = (field_names or {}).get(field, f"config field {field}")
+        where = {"config": explicit, "slurm": "SLURM"}.get(src or "", "")
         if src == "env":
             where = {"coordinator_address": ENV_COORDINATOR, "num_processes": ENV_NUM_PROCESSES,
                      "process_id": ENV_PROCESS_ID, "local_device_ids": ENV_LOCAL_DEVICE_IDS,
@@ -372,9 +375,9 @@ def resolve_distributed_settings(config_fields: Mapping[str, Any],
     missing = [f for f, v in (("coordinator_address", coordinator), ("process_id", process_id)) if v is None]
     if missing:
         raise ValueError(
-            f"{label('num_processes')} = {num_processes} but {' and '.join(missing)} unknown: set "
-            f"them in the config, or {ENV_COORDINATOR}/{ENV_PROCESS_ID}, or launch with srun "
-            "(see launch/gpu.py)")
+            f"{label('num_processes')} = {num_processes} but {' and '.join(missing)} unknown: set them "
+            f"explicitly (config fields or launcher flags), or {ENV_COORDINATOR}/{ENV_PROCESS_ID}, or launch "
+            "with srun (see launch/gpu.py)")
     return settings
 
 

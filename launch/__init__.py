@@ -1,0 +1,6 @@
+"""Launchers that start anonvid on many machines: `launch.tpu_vm` (Cloud TPU VMs through gcloud) and
+`launch.gpu` (GPU hosts: local multi-process, one process per SLURM task, or an sbatch script).
+
+Both are plain standard-library Python, runnable as `python -m launch.tpu_vm ...` / `python -m launch.gpu ...`
+from the repository root, and both print exactly what they would run with `--dry-run`. See launch/README.md.
+"""
