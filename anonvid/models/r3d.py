@@ -48,22 +48,27 @@ class R3D(nnx.Module):
       num_classes: number of action classes.
       widths: channels per stage (R3D-18: 64, 128, 256, 512).
       blocks: basic blocks per stage (R3D-18: 2, 2, 2, 2).
-      stem: "kinetics" (3×7×7 conv, stride 1×2×2, as R3D-18) or "small" (3×3×3 stride 1, for 32²–64² clips).
+      stem: "kinetics" (3×7×7 conv, as R3D-18) or "small" (3×3×3 conv).
+      stem_stride: (time, height, width) stride of the stem; default (1, 2, 2) for "kinetics" (R3D-18) and
+        (1, 1, 1) for "small". Larger strides buy CPU speed on the synthetic benchmark, whose actions are coarse
+        motions.
       temporal_stride: whether stages after the first also halve time (R3D-18 does).
       dtype: computation dtype; parameters stay float32.
     """
 
     def __init__(self, num_classes: int, *, widths: Sequence[int] = (64, 128, 256, 512),
-                 blocks: Sequence[int] = (2, 2, 2, 2), stem: str = "kinetics", temporal_stride: bool = True,
+                 blocks: Sequence[int] = (2, 2, 2, 2), stem: str = "kinetics",
+                 stem_stride: Sequence[int] | None = None, temporal_stride: bool = True,
                  dtype=jnp.float32, rngs: nnx.Rngs):
         if len(widths) != len(blocks) or not widths:
             raise ValueError(f"R3D widths {tuple(widths)} and blocks {tuple(blocks)} must be equally long")
         if stem not in ("kinetics", "small"):
             raise ValueError(f"stem {stem!r} is not 'kinetics' or 'small'")
-        if stem == "kinetics":
-            self.stem = layers.conv(3, widths[0], (3, 7, 7), strides=(1, 2, 2), dtype=dtype, rngs=rngs)
-        else:
-            self.stem = layers.conv(3, widths[0], (3, 3, 3), dtype=dtype, rngs=rngs)
+        kernel = (3, 7, 7) if stem == "kinetics" else (3, 3, 3)
+        stride = tuple(stem_stride) if stem_stride is not None else ((1, 2, 2) if stem == "kinetics" else (1, 1, 1))
+        if len(stride) != 3 or min(stride) < 1:
+            raise ValueError(f"stem_stride must be three positive ints (time, height, width); got {stride}")
+        self.stem = layers.conv(3, widths[0], kernel, strides=stride, dtype=dtype, rngs=rngs)
         self.stem_bn = layers.batch_norm(widths[0], dtype=dtype, rngs=rngs)
         stages, cin = [], widths[0]
         for i, (w, n) in enumerate(zip(widths, blocks)):

@@ -86,15 +86,16 @@ class ResNet2D(nnx.Module):
       num_outputs: logits per clip (classes, or privacy attributes for a multi-label attacker).
       depth: 10, 18, 34 or 50.
       width: channels of the first stage (64 = the standard ResNet); stages double it.
-      stem: "imagenet" (7×7 stride 2 + 3×3 max-pool, for ≥ 112² inputs) or "small" (one 3×3 stride-1 conv, for
-        the 32²–64² synthetic clips).
+      stem: "imagenet" (7×7 stride 2 + 3×3 max-pool, for ≥ 112² inputs) or "small" (one 3×3 conv, for the
+        32²–64² synthetic clips).
+      stem_stride: stride of the "small" stem's conv (1 keeps full resolution; 2 halves it, 4× cheaper).
       temporal_pool: how clip logits are formed from frames: "mean_logits" (average frame logits),
         "max_features" or "mean_features" (pool backbone features over time, then the head).
       dtype: computation dtype (e.g. bfloat16); parameters stay float32.
     """
 
     def __init__(self, num_outputs: int, *, depth: int = 18, width: int = 64, stem: str = "imagenet",
-                 temporal_pool: str = "mean_logits", dtype=jnp.float32, rngs: nnx.Rngs):
+                 stem_stride: int = 1, temporal_pool: str = "mean_logits", dtype=jnp.float32, rngs: nnx.Rngs):
         if depth not in _DEPTHS:
             raise ValueError(f"ResNet depth {depth} is not one of {sorted(_DEPTHS)}")
         if temporal_pool not in TEMPORAL_POOLS:
@@ -108,7 +109,7 @@ class ResNet2D(nnx.Module):
         if stem == "imagenet":
             self.stem = layers.conv(3, width, (7, 7), strides=2, dtype=dtype, rngs=rngs)
         else:
-            self.stem = layers.conv(3, width, (3, 3), dtype=dtype, rngs=rngs)
+            self.stem = layers.conv(3, width, (3, 3), strides=int(stem_stride), dtype=dtype, rngs=rngs)
         self.stem_bn = layers.batch_norm(width, dtype=dtype, rngs=rngs)
         stages, cin = [], width
         for i, n in enumerate(blocks):

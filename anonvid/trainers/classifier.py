@@ -15,13 +15,13 @@ from __future__ import annotations
 import os
 from typing import Any, Callable, Mapping
 
-import chex
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
 from flax import nnx
+from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
 from anonvid import metrics as M
@@ -39,16 +39,35 @@ def _loss(task: str, logits: jax.Array, labels: jax.Array) -> jax.Array:
     return optax.sigmoid_binary_cross_entropy(logits, labels.astype(logits.dtype)).mean()
 
 
+def sample_frames(x: jax.Array, count: int, key: jax.Array) -> jax.Array:
+    """`count` distinct frames of every clip in `x` (B, T, ...), kept in temporal order (same indices per batch).
+
+    Per-frame models (the 2-D attacker) see every frame at evaluation; training on a few random frames per clip
+    costs a fraction of the compute and, since frames of a clip share their labels, loses little signal.
+    """
+    if not count or count >= x.shape[1]:
+        return x
+    idx = jnp.sort(jax.random.choice(key, x.shape[1], (count,), replace=False))
+    return jnp.take(x, idx, axis=1)
+
+
 def make_train_step(fns: core.ModelFns, tx: optax.GradientTransformation, task: str, shardings: Any,
-                    batch_sharding: Any, input_key: str, label_key: str) -> Callable:
-    """Builds the jitted training step `(state, batch) -> (state, {"loss"})`."""
+                    batch_sharding: Any, input_key: str, label_key: str, train_frames: int = 0) -> Callable:
+    """Builds the jitted training step `(state, batch) -> (state, {"loss", "grad_norm"})`."""
+
+    traces = []
 
     def step(state, batch):
-        x = core.to_float_video(batch[input_key])
+        # Compiled once per shape: a retrace (e.g. a ragged last batch) would silently cost a recompile.
+        traces.append(1)
+        if len(traces) > 1:
+            raise RuntimeError(f"train step traced {len(traces)} times; batches must keep one shape and dtype")
+        key = jax.random.fold_in(jax.random.wrap_key_data(state["rng"]), state["step"])
+        x = sample_frames(core.to_float_video(batch[input_key]), train_frames, key)
         labels = batch[label_key]
 
         def loss_fn(params):
-            model = nnx.merge(fns.train_graph, params, state["batch_stats"])
+            model = nnx.merge(fns.train_graph, params, state["batch_stats"], copy=True)
             logits = model(x)
             return _loss(task, logits, labels), nnx.state(model, nnx.BatchStat)
 
@@ -59,9 +78,8 @@ def make_train_step(fns: core.ModelFns, tx: optax.GradientTransformation, task: 
                          opt_state=opt_state)
         return new_state, {"loss": loss, "grad_norm": optax.global_norm(grads)}
 
-    # Compiled once per shape: a retrace (e.g. a ragged last batch) would silently cost a recompile.
-    return jax.jit(chex.assert_max_traces(step, n=1), in_shardings=(shardings, batch_sharding),
-                   out_shardings=(shardings, None), donate_argnums=(0,))
+    return jax.jit(step, in_shardings=(shardings, batch_sharding), out_shardings=(shardings, None),
+                   donate_argnums=(0,))
 
 
 def make_eval_step(fns: core.ModelFns, shardings: Any, batch_sharding: Any, input_key: str) -> Callable:
@@ -74,24 +92,21 @@ def make_eval_step(fns: core.ModelFns, shardings: Any, batch_sharding: Any, inpu
     return jax.jit(step, in_shardings=(shardings, batch_sharding), out_shardings=batch_sharding)
 
 
-def _padded_eval_source(data: Mapping[str, np.ndarray], batch_size: int) -> tuple[pipeline.ArraySource, int]:
-    """Pads a split to whole batches by repeating its first example; returns the source and the true length."""
-    n = len(next(iter(data.values())))
-    pad = (-n) % batch_size
-    padded = {k: np.concatenate([v, np.repeat(v[:1], pad, axis=0)]) if pad else v for k, v in data.items()}
-    return pipeline.ArraySource(padded), n
-
-
 def evaluate(eval_step: Callable, state: Any, data: Mapping[str, np.ndarray], *, batch_size: int,
-             batch_sharding: Any, task: str, label_key: str) -> dict[str, float]:
-    """Runs the model over the whole split and computes the task's metrics with `anonvid.metrics`."""
-    source, n = _padded_eval_source(data, batch_size)
-    batches = pipeline.make_batches(source, global_batch_size=batch_size, seed=0, shuffle=False, num_epochs=1,
+             batch_sharding: Any, task: str, label_key: str, input_key: str = "video") -> dict[str, float]:
+    """Runs the model over the whole split and computes the task's metrics with `anonvid.metrics`.
+
+    The last batch is padded to full size (one compiled shape); padded rows are dropped before the metrics.
+    """
+    n = len(data[label_key])
+    batches = pipeline.make_batches(pipeline.ArraySource({k: data[k] for k in (input_key, label_key)},
+                                                         name="test split"), global_batch_size=batch_size,
+                                    seed=0, shuffle=False, num_epochs=1, drop_remainder=False,
                                     sharding=batch_sharding)
     outs = []
     for batch in batches:
         logits = eval_step(state, batch)
-        outs.append(np.asarray(jax.experimental.multihost_utils.process_allgather(logits, tiled=True)))
+        outs.append(np.asarray(multihost_utils.process_allgather(logits, tiled=True)))
     logits = np.concatenate(outs)[:n].astype(np.float64)
     labels = np.asarray(data[label_key])
     if task == "action":
@@ -144,7 +159,8 @@ def train_classifier(cfg: ml_collections.ConfigDict, train: Mapping[str, np.ndar
 
     Args:
       cfg: classifier config: `model` (name, kwargs, dtype), `optim`, `batch_size`, `eval_batch_size`,
-        `epochs`, `seed`, `checkpoint_every_steps`, `keep_checkpoints`, `sharding` (mesh, rules).
+        `epochs`, `seed`, `checkpoint_every_steps`, `keep_checkpoints`, `sharding` (mesh, rules), optional
+        `train_frames` (train on that many random frames per clip; evaluation always sees all frames).
       train: training split, arrays with a leading example axis (`video` uint8 (N,T,H,W,3) and labels).
       test: test split, same keys (optionally `video_id` for video-level top-1).
       task: "action" (softmax CE, top-1) or "privacy" (sigmoid BCE, cMAP and F1).
@@ -184,7 +200,8 @@ def train_classifier(cfg: ml_collections.ConfigDict, train: Mapping[str, np.ndar
     fns, state, shardings = core.create_state(model, tx, mesh, rules, seed=int(cfg.seed))
     del model
     batch_sh = shd.batch_sharding(mesh, rules)
-    train_step = make_train_step(fns, tx, task, shardings, batch_sh, input_key, label_key)
+    train_step = make_train_step(fns, tx, task, shardings, batch_sh, input_key, label_key,
+                                 train_frames=int(cfg.get("train_frames", 0)))
     eval_step = make_eval_step(fns, shardings, batch_sh, input_key)
 
     keys = (input_key, label_key)
@@ -224,7 +241,7 @@ def train_classifier(cfg: ml_collections.ConfigDict, train: Mapping[str, np.ndar
                 log.write({"step": step, "kind": "train", "loss": loss, "grad_norm": float(out["grad_norm"])})
         if step % steps_per_epoch == 0:
             result = evaluate(eval_step, state, test, batch_size=int(cfg.eval_batch_size),
-                              batch_sharding=batch_sh, task=task, label_key=label_key)
+                              batch_sharding=batch_sh, task=task, label_key=label_key, input_key=input_key)
             result = {"epoch": step // steps_per_epoch, "step": step, **result}
             history.append(result)
             if log:
@@ -240,7 +257,7 @@ def train_classifier(cfg: ml_collections.ConfigDict, train: Mapping[str, np.ndar
     if not history:  # a run shorter than one epoch still reports the model it trained
         history.append({"epoch": 0, "step": step, **evaluate(
             eval_step, state, test, batch_size=int(cfg.eval_batch_size), batch_sharding=batch_sh, task=task,
-            label_key=label_key)})
+            label_key=label_key, input_key=input_key)})
     criterion = "top1" if task == "action" else "cmap"
     best = max(history, key=lambda r: r[criterion])
     return {"history": history, "final": history[-1], "best": best, "steps": step, "state": state,
