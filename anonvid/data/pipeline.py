@@ -220,7 +220,8 @@ def _local_rows(sharding: jax.sharding.NamedSharding | None, g: int) -> tuple[in
     if g % shards:
         raise ValueError(f"global_batch_size={g} is not divisible by the {shards} shards of the batch axis "
                          f"(mesh axes {axes}); use a multiple of {shards}")
-    index_map = sharding.addressable_devices_indices_map((g,))
+    lead = jax.sharding.NamedSharding(sharding.mesh, jax.sharding.PartitionSpec(spec[0] if spec else None))
+    index_map = lead.addressable_devices_indices_map((g,))
     starts = sorted({idx[0].indices(g)[:2] for idx in index_map.values()})
     first, last = starts[0][0], max(stop for _, stop in starts)
     covered = sum(stop - start for start, stop in starts)

@@ -26,11 +26,12 @@ CLOTHES = np.array([[40, 80, 210], [30, 160, 60], [150, 40, 170], [210, 40, 40],
 TROUSERS = np.array([[45, 45, 50], [40, 50, 90], [80, 60, 40], [70, 70, 75]], np.float32)
 
 HEAD_V, HEAD_R = -16.0, 4.8
-FACE_DARK = np.array([28, 22, 22], np.uint8)
+# Face marks contrast with either skin group: near-black on light skin, near-white on dark skin.
+FACE_MARK = {0: np.array([25, 20, 20], np.uint8), 1: np.array([235, 230, 220], np.uint8)}
 SHOULDER_V, SHOULDER_H, ARM_LEN, ARM_R = -9.5, 3.6, 10.5, 1.5
 HIP_V, HIP_H, LEG_LEN, LEG_R = 1.0, 2.0, 12.0, 1.8
 # (centre v, half length, half width top, half width bottom): a block torso vs a flared dress.
-TORSO = {0: (-4.5, 6.0, 4.2, 4.2), 1: (-3.0, 7.5, 3.0, 7.5)}
+TORSO = {0: (-4.5, 6.0, 4.0, 4.0), 1: (-2.0, 8.5, 2.8, 9.0)}
 
 
 @dataclasses.dataclass
@@ -101,7 +102,7 @@ def draw_person(canvas: Canvas, look: Look, pose: Pose, unit: float, act=1, visi
     p = look.privacy.astype(np.uint8)
     skin_bit = p[:, 0]
     cos_l, sin_l = np.cos(pose.lean), np.sin(pose.lean)
-    width = 0.45 + 0.55 * np.abs(np.cos(pose.yaw))  # a turned body is narrower
+    width = 0.6 + 0.4 * np.abs(np.cos(pose.yaw))  # a turned body is narrower
     side = np.cos(pose.yaw)  # the arms swap sides as the body turns round
 
     def at(v, h):  # body frame (down, right) in units -> image pixels
@@ -139,8 +140,10 @@ def draw_person(canvas: Canvas, look: Look, pose: Pose, unit: float, act=1, visi
     iy = np.clip(((box.dy + r) // look.face_cell).astype(np.int64), 0, cells - 1)
     ix = np.clip(((box.dx + r) // look.face_cell).astype(np.int64), 0, cells - 1)
     dark = look.face[np.arange(len(p))[:, None, None], iy, ix] & (p[:, 1] == 1)[:, None, None]
-    palette = np.stack([look.skin, np.broadcast_to(FACE_DARK, look.skin.shape)], axis=1)
-    canvas.paint(box, inside, palette, skin_bit | (p[:, 1] << 1), act, index=dark.astype(np.int8))
+    mark = np.where((p[:, :1] == 1), FACE_MARK[1], FACE_MARK[0])
+    # Skin first (skin bit, plus the face bit on a textured head), then the marks, which are not skin.
+    canvas.paint(box, inside, look.skin, skin_bit | (p[:, 1] << 1), act)
+    canvas.paint(box, inside & dark, mark, 1 << 1, act)
 
 
 def _draw_torso(canvas, look, p, at, axis, width, unit, act, gate) -> None:
@@ -171,10 +174,12 @@ def draw_companion(canvas: Canvas, cloth: np.ndarray, cy: np.ndarray, cx: np.nda
       unit: pixels per body unit.
       present: bool (n,) — clips without a companion paint nothing.
     """
-    gate = present[:, None, None]
-    box = canvas.box(cy - 4.0 * unit, cx, 11.5 * unit + 1, 5.0 * unit + 1)
+    # Only the clips that have a companion are rasterised (about half).
+    clips = np.nonzero(present)[0]
+    cy, cx, cloth = cy[clips], cx[clips], cloth[clips]
+    box = canvas.box(cy - 4.0 * unit, cx, 11.5 * unit + 1, 5.0 * unit + 1, clips=clips)
     inside, _ = trapezoid(box, np.ones_like(cy), np.zeros_like(cx), 10.5 * unit, 3.6 * unit, 4.8 * unit)
-    canvas.paint(box, inside & gate, cloth, 1 << 4, 0)
-    box = canvas.box(cy + HEAD_V * unit, cx, HEAD_R * unit + 1)
+    canvas.paint(box, inside, cloth, 1 << 4, 0)
+    box = canvas.box(cy + HEAD_V * unit, cx, HEAD_R * unit + 1, clips=clips)
     hood = (cloth.astype(np.int16) * 3 // 4).astype(np.uint8)
-    canvas.paint(box, disc(box, HEAD_R * unit) & gate, hood, 1 << 4, 0)
+    canvas.paint(box, disc(box, HEAD_R * unit), hood, 1 << 4, 0)

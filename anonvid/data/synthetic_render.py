@@ -56,9 +56,17 @@ class Canvas:
         self._bits_flat = bits.reshape(-1)
         self._act_flat = act.reshape(-1)
 
-    def box(self, cy: np.ndarray, cx: np.ndarray, half: float, half_w: float | None = None) -> Box:
-        """Returns the box of pixels within `half` (and `half_w` across) of each clip's centre (cy, cx)."""
+    def box(self, cy: np.ndarray, cx: np.ndarray, half: float, half_w: float | None = None,
+            clips: np.ndarray | None = None) -> Box:
+        """Returns the box of pixels within `half` (and `half_w` across) of each clip's centre (cy, cx).
+
+        Args:
+          cy, cx: (k,) centres in pixels.
+          half, half_w: half height and half width of the box in pixels (half_w defaults to half).
+          clips: optional int (k,) canvas clip of each centre (a subset of clips); default: all n clips.
+        """
         n, h, w = self.shape
+        clips = np.arange(n) if clips is None else np.asarray(clips)
         eh = int(np.ceil(half)) + 1
         ew = int(np.ceil(half if half_w is None else half_w)) + 1
         oy = np.floor(cy).astype(np.int64) - eh + 1
@@ -70,7 +78,7 @@ class Canvas:
         # Wrap around the canvas: the actions world is a torus; the surveillance canvas is padded instead.
         iy %= h
         ix %= w
-        first = (np.arange(n) * self._frames + self._frame) * h  # row of (clip, frame)'s first pixel line
+        first = (clips * self._frames + self._frame) * h  # row of (clip, frame)'s first pixel line
         flat = (first[:, None, None] + iy[:, :, None]) * w + ix[:, None, :]
         return Box(dy=dy, dx=dx, flat=flat)
 
@@ -160,10 +168,9 @@ def background(rng: np.random.Generator, n: int, h: int, w: int, unit: float) ->
     """
     bases = np.array([[105, 130, 110], [110, 120, 140], [130, 130, 120], [95, 125, 125]], np.float32)
     base = bases[rng.integers(0, len(bases), n)] + rng.uniform(-12, 12, (n, 1)).astype(np.float32)
-    # One luminance field (shading + mid texture + faint grain) added to a per-clip base colour.
+    # One luminance field (low-frequency shading + a faint mid-frequency texture) on a per-clip base colour.
     lum = 28 * _smooth_noise(rng, n, h, w, cells=4)
     lum += 10 * _smooth_noise(rng, n, h, w, cells=max(4, round(min(h, w) / (4 * unit))))
-    lum += rng.random((n, h, w), dtype=np.float32) * 6 - 3
     img = lum[..., None] + base[:, None, None, :]
     np.clip(img, 55, 190, out=img)
     return img.astype(np.uint8)
