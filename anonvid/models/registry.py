@@ -47,7 +47,10 @@ def build_model(name: str, num_outputs: int, *, kwargs: Mapping[str, Any] | None
     if dtype not in _DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(_DTYPES)}")
     kw = {k: (tuple(v) if isinstance(v, list) else v) for k, v in dict(kwargs or {}).items()}
+    ctor = MODELS[name]
     try:
-        return MODELS[name](num_outputs, kw, _DTYPES[dtype], nnx.Rngs(seed))
+        # One compiled initialiser for all parameters: eager initialisation compiles a random-number kernel per
+        # parameter shape, which dominated model construction time on CPU.
+        return nnx.jit(lambda: ctor(num_outputs, kw, _DTYPES[dtype], nnx.Rngs(seed)))()
     except TypeError as err:
         raise ValueError(f"bad arguments {kw} for model {name!r}: {err}") from err
