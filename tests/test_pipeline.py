@@ -152,6 +152,49 @@ def test_sharded_batches_on_8_fake_devices():
     assert "not divisible by the 4 shards" in out["error"]
 
 
+_PROCESS = textwrap.dedent("""
+    import json, sys
+    import jax
+    jax.distributed.initialize(coordinator_address=sys.argv[2], num_processes=2, process_id=int(sys.argv[1]))
+    import numpy as np
+    from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+    from anonvid.data.pipeline import ArraySource, make_batches
+
+    mesh = jax.make_mesh((4, 2), ("data", "model"), axis_types=(AxisType.Auto,) * 2)
+    src = ArraySource({"id": np.arange(16, dtype=np.int32)})
+    it = make_batches(src, global_batch_size=8, seed=0, num_epochs=1, sharding=NamedSharding(mesh, P("data")))
+    local = []
+    for b in it:
+        assert b["id"].shape == (8,)
+        local.append(sorted({int(x) for s in b["id"].addressable_shards for x in np.asarray(s.data)}))
+    print(json.dumps(local))
+""")
+
+
+def test_two_processes_read_their_own_slices():
+    # Two JAX processes with 4 CPU devices each on localhost: each must hold exactly its contiguous half of
+    # every global batch, as the single-process iterator orders them.
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{s.getsockname()[1]}"
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4", "JAX_PLATFORMS": "cpu"}
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    procs = [subprocess.Popen([sys.executable, "-c", _PROCESS, str(i), address], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    outs = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err[-3000:]
+        outs.append(json.loads(out.strip().splitlines()[-1]))
+    expected = _ids(make_batches(ArraySource({"id": np.arange(16, dtype=np.int32)}), global_batch_size=8, seed=0,
+                                 num_epochs=1))
+    for pid, local in enumerate(outs):
+        assert local == [sorted(batch[4 * pid:4 * pid + 4]) for batch in expected]
+
+
 def test_builder_data_source_as_source(tmp_path):
     from anonvid.data.builders import synthetic as builders
     from anonvid.data import synthetic

@@ -119,6 +119,8 @@ class BatchIterator:
             flat = flat.map(transform)
         if num_epochs is None:
             num_batches = None
+            if not drop_remainder:  # nothing to pad, but keep the batch structure the same
+                flat = flat.map(lambda x: {**x, "valid": np.bool_(True)})
         elif drop_remainder:
             num_batches = len(flat) // g
             if num_batches == 0:

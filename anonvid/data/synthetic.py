@@ -47,11 +47,11 @@ MIN_SIZE = 24  # below this the actor's cues are no longer a few pixels large
 # Motion parameters in body units per frame (one unit = min(H, W) / 72 px) and periods in frames. Periods are
 # in frames, not fractions of the clip, so a shorter clip shows the same motion for less long.
 WALK_SPEED = 2.0
-HOP_HEIGHT, HOP_PERIOD = 8.0, 8.0
-CIRCLE_RADIUS, CIRCLE_PERIOD = 7.0, 10.0
+HOP_HEIGHT, HOP_PERIOD = 10.0, 8.0
+CIRCLE_RADIUS, CIRCLE_PERIOD = 9.0, 10.0
 WAVE_PERIOD, SPIN_PERIOD, STRIDE_PERIOD = 4.5, 8.0, 6.0
-STRIDE = 0.45  # leg swing amplitude, radians
-PAN_SPEED = 0.3  # maximum camera pan, units per frame
+STRIDE = 0.5  # leg swing amplitude, radians
+PAN_SPEED = 0.25  # maximum camera pan, units per frame
 COMPANION_OFFSET = 15.0
 
 
@@ -211,7 +211,7 @@ def _sample_motion(rng: np.random.Generator, action: np.ndarray, h_px: int, w_px
 
         stride = STRIDE * np.sin(2 * np.pi * phase(0, STRIDE_PERIOD, walking))
         hop = -HOP_HEIGHT * unit * np.abs(np.sin(np.pi * phase(1, HOP_PERIOD, animated["jump"])))
-        wave = np.radians(95 + 55 * np.sin(2 * np.pi * phase(2, WAVE_PERIOD, animated["wave"])))
+        wave = np.radians(95 + 60 * np.sin(2 * np.pi * phase(2, WAVE_PERIOD, animated["wave"])))
         ring = 2 * np.pi * turn * phase(3, CIRCLE_PERIOD, animated["circle"])
         yaw = yaw0 + np.where(animated["spin"], turn * 2 * np.pi * speed * f / SPIN_PERIOD, 0.0)
         # The torus absorbs any constant offset, so frozen hop/circle offsets need not be drawn at all.
