@@ -165,7 +165,7 @@ def _draw_torso(canvas, look, p, at, axis, width, unit, act, gate) -> None:
 
 def draw_companion(canvas: Canvas, cloth: np.ndarray, cy: np.ndarray, cx: np.ndarray, unit: float,
                    present: np.ndarray) -> None:
-    """Paints the second person (relationship cue, bit 4): a hooded figure in a long coat, arms at the sides.
+    """Paints the second person (relationship cue, bit 4): a hooded figure in a straight long coat.
 
     Args:
       canvas: canvas of n clips.
@@ -178,7 +178,8 @@ def draw_companion(canvas: Canvas, cloth: np.ndarray, cy: np.ndarray, cx: np.nda
     clips = np.nonzero(present)[0]
     cy, cx, cloth = cy[clips], cx[clips], cloth[clips]
     box = canvas.box(cy - 4.0 * unit, cx, 11.5 * unit + 1, 5.0 * unit + 1, clips=clips)
-    inside, _ = trapezoid(box, np.ones_like(cy), np.zeros_like(cx), 10.5 * unit, 3.6 * unit, 4.8 * unit)
+    # A straight column: unlike the flared gender cue, so that the two shape cues do not look alike.
+    inside, _ = trapezoid(box, np.ones_like(cy), np.zeros_like(cx), 10.5 * unit, 3.6 * unit, 3.6 * unit)
     canvas.paint(box, inside, cloth, 1 << 4, 0)
     box = canvas.box(cy + HEAD_V * unit, cx, HEAD_R * unit + 1, clips=clips)
     hood = (cloth.astype(np.int16) * 3 // 4).astype(np.uint8)
