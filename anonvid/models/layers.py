@@ -11,6 +11,8 @@ from typing import Sequence
 import jax.numpy as jnp
 from flax import nnx
 
+from anonvid.models import fast_conv
+
 # Kaiming-normal (fan-out) for convolutions, as torchvision's ResNet does: keeps activations O(1) with ReLU.
 _CONV_INIT = nnx.initializers.variance_scaling(2.0, "fan_out", "normal")
 
@@ -25,7 +27,7 @@ def conv(in_features: int, out_features: int, kernel_size: Sequence[int], *, str
         dtype=dtype, param_dtype=param_dtype,
         kernel_init=nnx.with_partitioning(_CONV_INIT, spatial + ("conv_in", "conv_out")),
         bias_init=nnx.with_partitioning(nnx.initializers.zeros_init(), ("conv_out",)),
-        rngs=rngs)
+        conv_general_dilated=fast_conv.conv_general_dilated, rngs=rngs)
 
 
 def dense(in_features: int, out_features: int, *, axes: tuple[str | None, str | None] = ("embed", "mlp"),
