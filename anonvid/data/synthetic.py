@@ -46,10 +46,10 @@ MIN_SIZE = 24  # below this the actor's cues are no longer a few pixels large
 
 # Motion parameters in body units per frame (one unit = min(H, W) / 72 px) and periods in frames. Periods are
 # in frames, not fractions of the clip, so a shorter clip shows the same motion for less long.
-WALK_SPEED = 2.0
-HOP_HEIGHT, HOP_PERIOD = 10.0, 8.0
-CIRCLE_RADIUS, CIRCLE_PERIOD = 9.0, 10.0
-WAVE_PERIOD, SPIN_PERIOD, STRIDE_PERIOD = 4.5, 8.0, 6.0
+WALK_SPEED = 3.5
+HOP_HEIGHT, HOP_PERIOD = 12.0, 6.0
+CIRCLE_RADIUS, CIRCLE_PERIOD = 10.0, 8.0
+WAVE_PERIOD, SPIN_PERIOD, STRIDE_PERIOD = 4.5, 6.0, 6.0
 STRIDE = 0.5  # leg swing amplitude, radians
 PAN_SPEED = 0.25  # maximum camera pan, units per frame
 COMPANION_OFFSET = 15.0

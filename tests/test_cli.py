@@ -1,0 +1,47 @@
+"""The `anonvid` command line: help with examples, clear errors with exit status 2, and the demo end to end
+(smoke sizes) writing report.json, report.md and the training-curve plots."""
+import json
+import os
+
+import pytest
+
+from anonvid import cli
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["demo", "--help"]])
+def test_help_has_examples(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: anonvid" in out
+    if argv != ["--help"]:
+        assert "examples:" in out
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "--config", "configs/leakage.py:synthetic,smok", "--workdir", "W"], "unknown config arg 'smok'"),
+    (["train", "--config", "configs/leakage.py:smoke", "--workdir", "W", "--config.action.lr=1"],
+     "unknown config field 'action.lr'"),
+    (["train", "--config", "configs/missing.py", "--workdir", "W"], "does not exist"),
+])
+def test_bad_input_exits_2_with_a_message(argv, message, capsys, tmp_path):
+    argv = [a if a != "W" else str(tmp_path / "w") for a in argv]
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "w" / "results.json").exists()
+
+
+def test_demo_smoke_writes_report_and_plots(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--smoke", "--out", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "| raw |" in printed and "stage 3/3" in printed
+    report = json.loads((out / "report.json").read_text())
+    raw = report["raw_reference"]
+    assert 0.0 <= raw["top1"] <= 1.0 and 0.0 <= raw["cmap"] <= 100.0 and 0.0 <= raw["f1"] <= 1.0
+    assert report["smoke"] is True
+    assert "SMOKE" in (out / "report.md").read_text()
+    for name in report["pictures"].values():
+        assert (out / name).stat().st_size > 1000, name
+    assert {"samples", "curves_raw_action", "curves_raw_attacker"} <= set(report["pictures"])
