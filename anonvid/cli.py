@@ -91,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(rest)
     if overrides and args.command != "train":
         _parser().error(f"--config.* overrides only apply to `anonvid train`; got {overrides}")
+    from anonvid.checkpointing import CheckpointError
     from anonvid.configlib import ConfigError
 
     try:
@@ -100,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         demo.run(args.out, smoke=args.smoke, progress=not args.no_progress)
         return 0
-    except (ConfigError, FileNotFoundError, ValueError) as err:
+    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:
         print(f"anonvid {args.command}: error: {err}", file=sys.stderr)
         return 2
 
