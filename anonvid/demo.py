@@ -34,9 +34,10 @@ def demo_config(smoke: bool = False):
 
     cfg = ml_collections.ConfigDict()
     cfg.data = D.synthetic_actions(smoke=smoke)
-    cfg.action = D.action_model(smoke=smoke, epochs=8)
+    cfg.action = D.action_model(smoke=smoke, epochs=10)
     cfg.attacker = D.privacy_attacker(smoke=smoke, epochs=6)
-    cfg.frame_control = D.privacy_attacker(smoke=smoke, epochs=8)
+    # the per-frame network of the attacker, trained on the action label from one frame per clip
+    cfg.frame_control = D.privacy_attacker(smoke=smoke, epochs=4)
     return cfg
 
 

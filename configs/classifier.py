@@ -9,7 +9,7 @@ from anonvid.configlib import ConfigError, parse_arg
 
 
 def get_config(arg=None):
-    a = parse_arg(arg, synthetic=True, smoke=False, task="action", epochs=10, seed=0, size=32, frames=16,
+    a = parse_arg(arg, synthetic=True, smoke=False, task="action", epochs=10, seed=0, size=32, frames=8,
                   train_size=1024, test_size=512)
     if a.task not in ("action", "privacy"):
         raise ConfigError(f"task={a.task!r}: use task=action or task=privacy")

@@ -9,7 +9,7 @@ from anonvid.configlib import parse_arg
 
 
 def get_config(arg=None):
-    a = parse_arg(arg, synthetic=True, smoke=False, epochs=10, seed=0, size=32, frames=16, train_size=1024,
+    a = parse_arg(arg, synthetic=True, smoke=False, epochs=10, seed=0, size=32, frames=8, train_size=1024,
                   test_size=512)
     import ml_collections
 

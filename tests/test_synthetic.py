@@ -23,7 +23,7 @@ def test_shapes_and_dtypes(clips):
     assert {k: (v.shape, v.dtype) for k, v in clips.items()} == expected
     assert set(np.unique(clips["privacy"])) <= {0, 1}
     assert set(np.unique(clips["action_mask"])) <= {0, 1}
-    assert clips["action"].min() >= 0 and clips["action"].max() < len(syn.ACTIONS) == 8
+    assert clips["action"].min() >= 0 and clips["action"].max() < len(syn.ACTIONS) == 7
     assert syn.PRIVACY_ATTRIBUTES == ("skin_color", "face", "gender", "nudity", "relationship")
 
 
@@ -169,7 +169,7 @@ def test_walk_directions_from_the_action_mask():
             ey, ex = expected[name]
             assert (ey == 0 or np.sign(vy) == ey) and (ex == 0 or np.sign(vx) == ex), (name, vy, vx)
             assert abs(vy if ey else vx) > 0.8 and abs(vx if ey else vy) < 0.3
-        elif name in ("wave", "spin"):
+        elif name == "wave":
             assert abs(vy) < 0.3 and abs(vx) < 0.3, (name, vy, vx)
     assert seen > 10
 
