@@ -35,7 +35,7 @@ def demo_config(smoke: bool = False):
     cfg = ml_collections.ConfigDict()
     cfg.data = D.synthetic_actions(smoke=smoke)
     cfg.action = D.action_model(smoke=smoke, epochs=10)
-    cfg.attacker = D.privacy_attacker(smoke=smoke, epochs=6)
+    cfg.attacker = D.privacy_attacker(smoke=smoke, epochs=16)
     # the per-frame network of the attacker, trained on the action label from one frame per clip
     cfg.frame_control = D.privacy_attacker(smoke=smoke, epochs=4)
     return cfg
