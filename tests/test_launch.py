@@ -219,7 +219,7 @@ def test_gpu_local_two_real_jax_processes(tmp_path):
         got = multihost_utils.process_allgather(np.array([jax.process_index() + 10]))
         assert settings.num_processes == jax.process_count() == 2, jax.process_count()
         assert sorted(got.ravel().tolist()) == [10, 11], got
-        print("ok", jax.process_index())
+        print("ok", jax.process_index(), flush=True)  # piped stdout: flush before jax.distributed teardown
     """))
     env = dict(os.environ, JAX_PLATFORMS="cpu", PYTHONPATH=str(REPO))
     result = subprocess.run(
