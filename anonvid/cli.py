@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import textwrap
 from typing import Sequence
 
 _TRAIN_EXAMPLES = """\

@@ -1,7 +1,6 @@
 """The `anonvid` command line: help with examples, clear errors with exit status 2, and the demo end to end
 (smoke sizes) writing report.json, report.md and the training-curve plots."""
 import json
-import os
 
 import pytest
 

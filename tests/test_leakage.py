@@ -1,7 +1,6 @@
 """Fresh-attacker protocol pieces: anonymizing a split, row resumability and the report table."""
 import json
 
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

@@ -9,7 +9,6 @@ import time
 
 import jax
 import numpy as np
-import pytest
 
 from anonvid.checkpointing import Checkpointer
 

@@ -9,7 +9,6 @@ Input: clips `(B, T, H, W, 3)` or images `(B, H, W, 3)`, float in [0, 1]. Frames
 """
 from __future__ import annotations
 
-from typing import Sequence
 
 import jax
 import jax.numpy as jnp
