@@ -4,6 +4,8 @@
         The synthetic end-to-end demo (what `make demo` runs): report.json, report.md and plots in DIR.
     anonvid train --config FILE[:ARGS] --workdir DIR [--config.field=value ...]
         Runs any experiment config; resumes from DIR's last checkpoint.
+    anonvid tradeoff TABLE.csv --objective NAME:max|min ... --out DIR
+        Ranking, Pareto set, sweet spot, hypervolume and knee of any results table.
 
 Every subcommand has `--help` with examples. Errors in user input (config keys, files, shapes) exit with
 status 2 and one message that says what is wrong and how to fix it.
@@ -11,6 +13,7 @@ status 2 and one message that says what is wrong and how to fix it.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Sequence
 
@@ -33,6 +36,18 @@ examples:
 """
 
 
+_TRADEOFF_EXAMPLES = """\
+examples:
+  anonvid tradeoff grid.csv --objective auc:max --objective cmap:min --objective f1:min --out tradeoff/
+  anonvid tradeoff grid.csv --objective auc:max --objective cmap:min --objective f1:min \\
+      --weights 0.5,0.25,0.25 --name-column config --out tradeoff/
+
+Writes DIR/tradeoff.csv (input columns + distance, weighted, rank_distance, rank_weighted, combined_rank,
+pareto), DIR/summary.json (pareto, sweet_spot, hypervolume, knee) and Pareto projection plots. Rows with a
+missing or non-finite objective are reported and excluded.
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="anonvid", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -47,6 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--config", required=True, help="FILE[:ARGS], e.g. configs/leakage.py:synthetic")
     train.add_argument("--workdir", required=True, help="checkpoints, logs and results go here")
     train.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    trade = sub.add_parser("tradeoff", help="trade-off analysis of a results table", epilog=_TRADEOFF_EXAMPLES,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    trade.add_argument("table", help="CSV file, one row per configuration")
+    trade.add_argument("--objective", action="append", default=[], metavar="NAME:max|min",
+                       help="a column to optimise and its sense; repeat for each objective")
+    trade.add_argument("--weights", default=None, help="comma list, one weight per objective (weighted score)")
+    trade.add_argument("--name-column", default="name", help="column that names each row (default: name)")
+    trade.add_argument("--out", required=True, help="output folder")
     return p
 
 
@@ -96,6 +119,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "train":
             return _train(args, overrides)
+        if args.command == "tradeoff":
+            from anonvid import tradeoff_report
+
+            summary = tradeoff_report.run(args.table, args.objective, args.out, weights=args.weights,
+                                          name_column=args.name_column)
+            print(json.dumps({k: summary[k] for k in ("sweet_spot", "pareto", "hypervolume", "knee",
+                                                      "excluded_nan") if k in summary}, indent=1, default=float))
+            print(f"written: {args.out}/tradeoff.csv, {args.out}/summary.json and "
+                  f"{len(summary['figures'])} figures")
+            return 0
         from anonvid import demo
 
         demo.run(args.out, smoke=args.smoke, progress=not args.no_progress)
