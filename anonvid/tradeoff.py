@@ -166,6 +166,14 @@ def weighted_score(norm, weights: Sequence[float]) -> np.ndarray:
     return u @ w
 
 
+def _tie_round(x: np.ndarray) -> np.ndarray:
+    """Rounds to 12 significant digits so values that differ only by rounding error rank as ties."""
+    a = np.asarray(x, dtype=float)
+    magnitude = np.where(a == 0, 0.0, np.floor(np.log10(np.abs(np.where(a == 0, 1.0, a)))))
+    scale = 10.0 ** (11 - magnitude)
+    return np.round(a * scale) / scale
+
+
 def average_ranks(x, descending: bool) -> np.ndarray:
     """Ranks with 1 = best and ties sharing the average rank (scipy's rankdata 'average').
 
@@ -481,8 +489,10 @@ def analyse(names: Sequence[str], values, objectives: Sequence[Objective | str])
     u = normalise(vk, senses)
     dist = distance_to_ideal(u)
     wsc = weighted_score(u, [o.weight for o in objs])
-    r_d = average_ranks(dist, descending=False)
-    r_w = average_ranks(wsc, descending=True)
+    # Scores equal up to floating-point noise are ties: distances computed from tied inputs can differ in the
+    # last bits (e.g. sqrt(0.75**2) vs sqrt(0.25**2 + 2 * 0.5**2)), which would otherwise break the tie arbitrarily.
+    r_d = average_ranks(_tie_round(dist), descending=False)
+    r_w = average_ranks(_tie_round(wsc), descending=True)
     comb = (r_d + r_w) / 2.0
     par = pareto_mask(vk, senses)
 
