@@ -76,7 +76,7 @@ def make_train_step(fns: core.ModelFns, tx: optax.GradientTransformation, task: 
         params = optax.apply_updates(state["params"], updates)
         new_state = dict(state, step=state["step"] + 1, params=params, batch_stats=batch_stats,
                          opt_state=opt_state)
-        return new_state, {"loss": loss, "grad_norm": optax.global_norm(grads)}
+        return new_state, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
 
     return jax.jit(step, in_shardings=(shardings, batch_sharding), out_shardings=(shardings, None),
                    donate_argnums=(0,))
