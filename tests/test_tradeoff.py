@@ -179,6 +179,24 @@ def test_hypervolume_random_vs_inclusion_exclusion(k):
         assert T.hypervolume(v, ["max"] * k) == pytest.approx(inclusion_exclusion_hv(v[1:]))
 
 
+def grid_cell_hv(p):
+    """Exact union volume by coordinate compression: a grid cell is covered iff some point reaches its top."""
+    axes = [np.unique(np.r_[0.0, p[:, j]]) for j in range(p.shape[1])]
+    total = 0.0
+    for cell in itertools.product(*[range(1, len(a)) for a in axes]):
+        top = np.array([a[i] for a, i in zip(axes, cell)])
+        if np.any(np.all(p >= top, axis=1)):
+            total += np.prod([a[i] - a[i - 1] for a, i in zip(axes, cell)])
+    return total
+
+
+def test_hypervolume_3d_sweep_vs_grid_cells_with_ties():
+    rng = np.random.default_rng(7)
+    for m in (1, 5, 40):
+        p = rng.integers(1, 7, size=(m, 3)) / 6.0  # coarse values: many ties in every coordinate
+        assert T._hv_max(p) == pytest.approx(grid_cell_hv(p))
+
+
 def test_knee_2d_hand():
     v = np.array([[0.0, 1.0], [1.0, 0.0], [0.3, 0.8], [0.6, 0.6], [0.2, 0.2]])
     # Chord x + y = 1; signed distances: (0.6,0.6) -> 0.2/sqrt2, (0.3,0.8) -> 0.1/sqrt2.
