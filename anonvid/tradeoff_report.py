@@ -3,7 +3,12 @@
 Reads a CSV with one row per configuration, runs `anonvid.tradeoff.analyse` on the named objectives, and writes
 - `tradeoff.csv`: the input columns plus `distance, weighted, rank_distance, rank_weighted, combined_rank, pareto`;
 - `summary.json`: `pareto` (names), `sweet_spot`, `hypervolume`, `knee`, `excluded_nan`, the objectives;
-- `pareto_<a>_<b>.png`: every pair of objectives, the Pareto set highlighted and the sweet spot marked.
+- `pareto_<a>_<b>.png`: every pair of objectives, the Pareto set highlighted and the sweet spot marked;
+- `heatmaps.png`: when the names form an ordered-pair grid (every name is `A` or `A+B`, "A applied first, then
+  B", over a set of mechanism labels), one heat map per objective plus the combined rank, as in the paper's 5×5
+  figure: row = first mechanism, column = second, diagonal = the mechanism alone. A table may list extra grid
+  cells a row stands for in an optional `cells` column (space-separated names), e.g. `TS+BL BL+TS` for a pair
+  that commutes and was run once.
 """
 from __future__ import annotations
 
@@ -79,7 +84,69 @@ def run(table: str, objective_specs: Sequence[str], out: str, *, weights: str | 
     with open(os.path.join(out, "summary.json"), "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=1, default=float)
     summary["figures"] = _projections(names, values, objectives, result, out)
+    cells = [(row.get("cells") or "").split() or [name] for row, name in zip(rows, names)]
+    grid = grid_layout(cells)
+    if grid is not None:
+        summary["figures"].append(_heatmaps(grid, values, objectives, result, out))
     return summary
+
+
+def grid_layout(cells: Sequence[Sequence[str]]) -> tuple[list[str], dict[tuple[int, int], int]] | None:
+    """Reads an ordered-pair grid out of row names.
+
+    Args:
+      cells: for each table row, the grid-cell names it stands for (`A` = diagonal, `A+B` = A then B).
+
+    Returns:
+      `(labels, {(i, j): row})` with labels in first-seen order, or None when some name is not of that form or
+      no name is a pair (plain names such as `raw`, `blur` are a list, not a grid).
+    """
+    labels: list[str] = []
+    where: dict[tuple[int, int], int] = {}
+    for r, names in enumerate(cells):
+        for name in names:
+            parts = name.split("+")
+            if len(parts) > 2 or not all(p.strip() for p in parts):
+                return None
+            for p in parts:
+                if p not in labels:
+                    labels.append(p)
+            i, j = labels.index(parts[0]), labels.index(parts[-1])
+            where.setdefault((i, j), r)
+    pairs = any(i != j for i, j in where)
+    return (labels, where) if pairs else None
+
+
+def _heatmaps(grid, values, objectives, result, out) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels, where = grid
+    n = len(labels)
+    panels = [(o.name, values[:, c], "viridis" if o.sense == "max" else "viridis_r")
+              for c, o in enumerate(objectives)]
+    panels.append(("combined rank (1 = best)", np.asarray(result["combined_rank"], float), "viridis_r"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.4 * len(panels), 3.2))
+    for ax, (title, column, cmap) in zip(np.atleast_1d(axes), panels):
+        m = np.full((n, n), np.nan)
+        for (i, j), r in where.items():
+            m[i, j] = column[r]
+        im = ax.imshow(m, cmap=cmap)
+        for (i, j), r in where.items():
+            ax.text(j, i, f"{m[i, j]:.3g}", ha="center", va="center", fontsize=7, color="w")
+        ax.set_xticks(range(n), labels, fontsize=8)
+        ax.set_yticks(range(n), labels, fontsize=8)
+        ax.set_xlabel("then", fontsize=8)
+        ax.set_ylabel("first", fontsize=8)
+        ax.set_title(title, fontsize=9)
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    path = os.path.join(out, "heatmaps.png")
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return os.path.basename(path)
 
 
 def _cell(v):

@@ -47,3 +47,18 @@ def test_bad_input_exits_2(tmp_path, capsys, extra, message):
     table.write_text(TABLE)
     assert cli.main(["tradeoff", str(table), *extra, "--out", str(tmp_path / "o")]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_grid_names_give_heatmaps(tmp_path):
+    from anonvid import tradeoff_report
+
+    table = tmp_path / "grid.csv"
+    table.write_text("name,cells,auc,cmap\nTS,,0.9,80\nBL,,0.8,50\nTS+BL,TS+BL BL+TS,0.85,55\n")
+    out = tmp_path / "out"
+    summary = tradeoff_report.run(str(table), ["auc:max", "cmap:min"], str(out))
+    assert "heatmaps.png" in summary["figures"] and (out / "heatmaps.png").stat().st_size > 0
+    labels, where = tradeoff_report.grid_layout([["TS"], ["BL"], ["TS+BL", "BL+TS"]])
+    assert labels == ["TS", "BL"] and where == {(0, 0): 0, (1, 1): 1, (0, 1): 2, (1, 0): 2}
+    assert tradeoff_report.grid_layout([["a"], ["b"]]) is None  # a list of names, not a grid
+    assert tradeoff_report.grid_layout([["a+b+c"]]) is None
+    assert tradeoff_report.grid_layout([["a"]]) is None
