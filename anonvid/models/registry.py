@@ -8,6 +8,7 @@ from flax import nnx
 
 from anonvid.models.r3d import R3D
 from anonvid.models.resnet import ResNet2D
+from anonvid.models.stae import STAE
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
@@ -20,7 +21,12 @@ def _resnet2d(num_outputs: int, kw: Mapping[str, Any], dtype, rngs: nnx.Rngs) ->
     return ResNet2D(num_outputs, dtype=dtype, rngs=rngs, **kw)
 
 
-MODELS: dict[str, Callable[..., nnx.Module]] = {"r3d": _r3d, "resnet2d": _resnet2d}
+def _stae(num_outputs: int, kw: Mapping[str, Any], dtype, rngs: nnx.Rngs) -> nnx.Module:
+    del num_outputs  # an autoencoder: its output is the reconstructed clip, not logits
+    return STAE(dtype=dtype, rngs=rngs, **kw)
+
+
+MODELS: dict[str, Callable[..., nnx.Module]] = {"r3d": _r3d, "resnet2d": _resnet2d, "stae": _stae}
 
 
 def register_model(name: str, constructor: Callable[..., nnx.Module]) -> None:
