@@ -191,7 +191,7 @@ def average_ranks(x, descending: bool) -> np.ndarray:
     if not np.all(np.isfinite(a)):
         raise ValueError("average_ranks got NaN/inf; drop those rows first")
     key = -a if descending else a
-    order = np.argsort(key, kind="stable")
+    order = np.argsort(key)  # not stable: tied values share one averaged rank, so their order is irrelevant
     s = key[order]
     n = a.shape[0]
     if n == 0:
@@ -249,7 +249,7 @@ def _pareto_min_2d(y: np.ndarray) -> np.ndarray:
 def _lex_order(y: np.ndarray) -> np.ndarray:
     """Lexicographic row order. np.lexsort over all columns is slow at 10^6 rows (~1 s), so sort by the first
     column and lexsort only the rows whose first value is tied (none, for continuous data)."""
-    order = np.argsort(y[:, 0], kind="stable")
+    order = np.argsort(y[:, 0])  # tied first values are re-sorted below by every column
     s = y[order, 0]
     tied = np.r_[s[1:] == s[:-1], False] | np.r_[False, s[1:] == s[:-1]]
     if tied.any():
@@ -416,12 +416,16 @@ def hypervolume(values, senses: Sequence[str], reference=None, *, pareto=None) -
     Raises:
       NotImplementedError: k > 3 with more than 64 frontier points (exact slicing would be too slow).
     """
-    u = normalise(values, senses)
+    par = pareto_mask(values, senses) if pareto is None else np.asarray(pareto, bool)
+    return _hypervolume_normalised(normalise(values, senses), par, reference)
+
+
+def _hypervolume_normalised(u: np.ndarray, pareto: np.ndarray, reference=None) -> float:
     k = u.shape[1]
     r = np.zeros(k) if reference is None else np.asarray(reference, dtype=float).reshape(-1)
     if r.shape[0] != k or not np.all(np.isfinite(r)):
         raise ValueError(f"reference must be {k} finite numbers in the normalised space; got {reference!r}")
-    p = u[pareto_mask(values, senses) if pareto is None else np.asarray(pareto, bool)] - r
+    p = u[pareto] - r
     p = np.unique(p[np.all(p > 0, axis=1)], axis=0)
     if k > 3 and p.shape[0] > _HV_MAX_POINTS_HIGH_K:
         raise NotImplementedError(
@@ -441,8 +445,11 @@ def knee_point(values, senses: Sequence[str], *, pareto=None) -> int:
     Returns:
       The row index (into `values`) of the knee; a single-point frontier returns that point.
     """
-    u = normalise(values, senses)
-    idx = np.flatnonzero(pareto_mask(values, senses) if pareto is None else np.asarray(pareto, bool))
+    par = pareto_mask(values, senses) if pareto is None else np.asarray(pareto, bool)
+    return _knee_normalised(normalise(values, senses), np.flatnonzero(par))
+
+
+def _knee_normalised(u: np.ndarray, idx: np.ndarray) -> int:
     p = u[idx]
     k = u.shape[1]
     if idx.size == 1:
@@ -501,7 +508,7 @@ def analyse(names: Sequence[str], values, objectives: Sequence[Objective | str])
       has more than 64 points), "knee": name, "excluded_nan": [names]}.
     """
     objs = [_as_objective(o) for o in objectives]
-    names = [str(x) for x in names]
+    names = list(names)  # converted to str only where reported: str() over 10^6 names costs ~0.3 s
     v = np.asarray(values, dtype=float)
     if v.ndim != 2:
         raise ValueError(f"values must be a 2-D (rows, objectives) array; got shape {v.shape}")
@@ -513,10 +520,10 @@ def analyse(names: Sequence[str], values, objectives: Sequence[Objective | str])
     if len(objs) != k:
         raise ValueError(f"got {len(objs)} objectives for {k} columns; give one objective per column")
     if np.any(np.isinf(v)):
-        bad = [names[i] for i in np.flatnonzero(np.any(np.isinf(v), axis=1))]
+        bad = [str(names[i]) for i in np.flatnonzero(np.any(np.isinf(v), axis=1))]
         raise ValueError(f"rows {bad} contain inf; fix or mark them NaN to exclude them")
     nan_rows = np.any(np.isnan(v), axis=1)
-    excluded = [names[i] for i in np.flatnonzero(nan_rows)]
+    excluded = [str(names[i]) for i in np.flatnonzero(nan_rows)]
     keep = np.flatnonzero(~nan_rows)
     if keep.size == 0:
         raise ValueError(f"every row has a NaN result ({excluded}); nothing to analyse")
@@ -540,11 +547,11 @@ def analyse(names: Sequence[str], values, objectives: Sequence[Objective | str])
     par_idx = np.flatnonzero(par)
     sweet = keep[par_idx[np.argmin(comb[par_idx])]]  # argmin -> first row on ties
     summary = {
-        "pareto": [names[i] for i in keep[par_idx]],
-        "sweet_spot": names[sweet],
-        "hypervolume": (hypervolume(vk, senses, pareto=par) if k <= 3 or par_idx.size <= _HV_MAX_POINTS_HIGH_K
+        "pareto": [str(names[i]) for i in keep[par_idx]],
+        "sweet_spot": str(names[sweet]),
+        "hypervolume": (_hypervolume_normalised(u, par) if k <= 3 or par_idx.size <= _HV_MAX_POINTS_HIGH_K
                         else float("nan")),
-        "knee": names[keep[knee_point(vk, senses, pareto=par)]],
+        "knee": str(names[keep[_knee_normalised(u, par_idx)]]),
         "excluded_nan": excluded,
     }
     return {
