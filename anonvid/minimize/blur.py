@@ -126,14 +126,10 @@ def gaussian_blur(clips: jax.Array, sigma: float) -> jax.Array:
     if sigma == 0:
         return clips
     l, ww, fw = box_weights(pillow_box_radius(sigma))
-    if pixels.is_uint8(clips):
-        y = clips
-        for axis in (-2, -3):  # PIL: all horizontal passes, then all vertical passes
-            for _ in range(PASSES):
-                y = _box_pass_uint8(y, clips.ndim + axis, l, ww, fw)
-        return y
-    y = pixels.as_float32(clips)
-    for axis in (-2, -3):
-        for _ in range(PASSES):
-            y = _box_pass_float(y, clips.ndim + axis, l, ww, fw)
-    return pixels.from_float32(y, clips.dtype)
+    uint8 = pixels.is_uint8(clips)
+    box_pass = _box_pass_uint8 if uint8 else _box_pass_float
+    y = clips if uint8 else pixels.as_float32(clips)
+    for axis in (clips.ndim - 2, clips.ndim - 3):  # PIL: all horizontal passes, then all vertical passes
+        # A loop rather than three unrolled passes: same speed, a third of the XLA compile time.
+        y = jax.lax.fori_loop(0, PASSES, lambda _, v, axis=axis: box_pass(v, axis, l, ww, fw), y)
+    return y if uint8 else pixels.from_float32(y, clips.dtype)

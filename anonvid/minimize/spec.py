@@ -166,17 +166,30 @@ class Pipeline:
         _, t, h, w, _ = clips.shape
         self.output_shape(t, h, w)  # shape errors up front, before any work
         live = region.check_masks(masks, tuple(clips.shape), self.regions) if self.regions else {}
+        return _compiled(self)(clips, live)
+
+    def _run(self, clips: jax.Array, masks: dict[str, jax.Array]) -> jax.Array:
         x = clips
         for call in self.ops:
             if call.region is not None:
-                x = region.apply_in_region(call, x, live[call.region])
+                x = region.apply_in_region(call, x, masks[call.region])
             else:
                 x = call(x)
-            if live and call.op.map_mask is not None:
-                live = {name: call.op.map_mask(m, **call.kwargs) for name, m in live.items()}
+            if masks and call.op.map_mask is not None:
+                masks = {name: call.op.map_mask(m, **call.kwargs) for name, m in masks.items()}
         return x
 
     __call__ = apply
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(pipeline: Pipeline):
+    """One jitted program per pipeline (jax caches it per input shape and dtype).
+
+    Op-by-op (eager) execution compiled every primitive separately and ran the ~100 small kernels of a
+    blur or background removal one at a time; inside a caller's jit this is simply inlined.
+    """
+    return jax.jit(pipeline._run)
 
 
 # ---- parser ---------------------------------------------------------------------------------------------
