@@ -113,8 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(rest)
     if overrides and args.command != "train":
         _parser().error(f"--config.* overrides only apply to `anonvid train`; got {overrides}")
+    from anonvid import compile_cache
     from anonvid.checkpointing import CheckpointError
     from anonvid.configlib import ConfigError
+
+    if args.command in ("train", "demo"):
+        compile_cache.enable()
 
     try:
         if args.command == "train":

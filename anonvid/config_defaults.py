@@ -25,6 +25,21 @@ def synthetic_actions(*, smoke: bool = False, num_frames: int = 8, size: int = 3
     return cfg
 
 
+def synthetic_surveillance(*, smoke: bool = False, num_frames: int = 120, size: int = 64, train_size: int = 16,
+                           test_size: int = 16, seed: int = 0) -> ml_collections.ConfigDict:
+    """The synthetic benchmark's surveillance mode: long fixed-camera videos, normal-only train split, frame
+    anomaly labels on test (`train_size`/`test_size` count videos)."""
+    cfg = ml_collections.ConfigDict()
+    cfg.name = "synthetic_surveillance"
+    cfg.num_frames = 60 if smoke else num_frames  # >= 10-frame windows after ts(5)
+    cfg.height = 32 if smoke else size
+    cfg.width = 32 if smoke else size
+    cfg.train_size = 2 if smoke else train_size
+    cfg.test_size = 2 if smoke else test_size
+    cfg.seed = seed
+    return cfg
+
+
 def optimizer(*, lr: float = 1e-3, weight_decay: float = 1e-4, warmup_fraction: float = 0.05,
               grad_clip: float = 1.0) -> ml_collections.ConfigDict:
     """AdamW + warm-up + cosine over the run."""

@@ -56,7 +56,26 @@ def run_leakage(cfg: ml_collections.ConfigDict, workdir: str, progress: bool = T
     return result
 
 
-EXPERIMENTS: dict[str, Callable[..., dict]] = {"classifier": run_classifier, "leakage": run_leakage}
+def run_minimization(cfg: ml_collections.ConfigDict, workdir: str, progress: bool = True) -> dict:
+    """The data-minimization grid (METHODS.md B): VAD utility and adaptive-attacker leakage per configuration,
+    then the trade-off analysis (`results.csv`, `results.md`, `tradeoff/`)."""
+    from anonvid.protocols import grid
+
+    configs = grid.configurations(cfg)  # a bad spec fails before any data is generated
+    vad_train = datasets.load_split(cfg.vad_data, "train")
+    vad_test = datasets.load_split(cfg.vad_data, "test")
+    attack_train = datasets.load_split(cfg.attack_data, "train")
+    attack_test = datasets.load_split(cfg.attack_data, "test")
+    out = grid.run(cfg, vad_train=vad_train, vad_test=vad_test, attack_train=attack_train, attack_test=attack_test,
+                   attribute_names=datasets.ATTRIBUTES[cfg.attack_data.name], workdir=workdir, progress=progress)
+    result = {"configurations": len(configs), "rows": [{k: r[k] for k in grid.RESULT_COLUMNS} for r in out["rows"]],
+              "summary": out["summary"], "table": grid.markdown_table(out["rows"], out["summary"])}
+    _write_json(os.path.join(workdir, "results.json"), result)
+    return result
+
+
+EXPERIMENTS: dict[str, Callable[..., dict]] = {"classifier": run_classifier, "leakage": run_leakage,
+                                               "minimization": run_minimization}
 
 
 def run_experiment(cfg: ml_collections.ConfigDict, workdir: str, progress: bool = True) -> dict:

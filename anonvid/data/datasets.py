@@ -21,7 +21,16 @@ def _synthetic_actions(cfg: Mapping[str, Any], split: str) -> Split:
                                    camera_pan=bool(cfg["camera_pan"]))
 
 
-LOADERS: dict[str, Callable[[Mapping[str, Any], str], Split]] = {"synthetic_actions": _synthetic_actions}
+def _synthetic_surveillance(cfg: Mapping[str, Any], split: str) -> Split:
+    size = int(cfg["train_size"] if split == "train" else cfg["test_size"])
+    return synthetic.surveillance_split(split, size, seed=int(cfg["seed"]), num_frames=int(cfg["num_frames"]),
+                                        height=int(cfg["height"]), width=int(cfg["width"]))
+
+
+LOADERS: dict[str, Callable[[Mapping[str, Any], str], Split]] = {
+    "synthetic_actions": _synthetic_actions,
+    "synthetic_surveillance": _synthetic_surveillance,
+}
 
 # What each dataset's examples hold, for reports and model heads.
 NUM_CLASSES = {"synthetic_actions": len(synthetic.ACTIONS)}

@@ -1,0 +1,15 @@
+"""Test-session setup: one persistent XLA compilation cache per test session.
+
+Many tests train small models whose programs recur (the same shapes in several tests and in every grid
+configuration); a session-local cache reuses their compiled executables without carrying state between runs.
+Worker subprocesses inherit it through the environment.
+"""
+import os
+import tempfile
+
+_CACHE = tempfile.mkdtemp(prefix="anonvid-xla-cache-")
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
+
+from anonvid import compile_cache  # noqa: E402  (after the environment is set)
+
+compile_cache.enable()
