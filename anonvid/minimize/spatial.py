@@ -47,10 +47,16 @@ def threshold_mask(clips: jax.Array, threshold: float) -> jax.Array:
     Returns:
       Same shape and dtype: 255 (uint8) or 1.0 (float) where on, 0 elsewhere, identical in every channel.
     """
-    lum = pixels.luminance(clips)
-    on = lum > (threshold if pixels.is_uint8(clips) else np.float32(threshold / 255.0))
     if pixels.is_uint8(clips):
-        plane = jnp.where(on, jnp.uint8(255), jnp.uint8(0))
+        # Integer luminance L > t  <=>  L > floor(t): an integer comparison, in uint8 for one channel (no
+        # widening of the frames at all).
+        t = int(np.floor(threshold))
+        lum = clips[..., 0] if clips.shape[-1] == 1 else pixels.luminance(clips)
+        on = lum > jnp.asarray(t, lum.dtype)
+    else:
+        on = pixels.luminance(clips) > np.float32(threshold / 255.0)
+    if pixels.is_uint8(clips):
+        plane = on.astype(jnp.uint8) * jnp.uint8(255)
     else:
         plane = on.astype(clips.dtype)
     if clips.shape[-1] == 1:
