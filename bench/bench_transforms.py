@@ -197,9 +197,11 @@ def bench_shape(label: str, shape: tuple[int, int, int], num_clips: int, num_fra
 def markdown(rows: list[dict]) -> str:
     lines = ["| workload | frames | anonvid fps | OpenCV fps | PIL fps | anonvid/OpenCV | anonvid/PIL |",
              "|---|---|---:|---:|---:|---:|---:|"]
+    def cell(d, k, fmt):
+        return fmt.format(d[k]) if k in d else "—"
+
     for r in rows:
         f, q = r["fps"], r["ratio"]
-        cell = lambda d, k, fmt: fmt.format(d[k]) if k in d else "—"  # noqa: E731
         lines.append(f"| {r['workload']} | {r['frames']} | {f['anonvid']:.0f} | {cell(f, 'OpenCV', '{:.0f}')} | "
                      f"{cell(f, 'PIL', '{:.0f}')} | {cell(q, 'OpenCV', '{:.2f}x')} | {cell(q, 'PIL', '{:.2f}x')} |")
     return "\n".join(lines)

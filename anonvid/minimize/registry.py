@@ -79,11 +79,8 @@ class Param:
         if isinstance(raw, bool):
             raise ValueError(f"{where} must be a number, got a boolean")
         if self.type is int:
-            if isinstance(raw, (int, np.integer)):
-                value = int(raw)
-            elif isinstance(raw, float) and raw.is_integer():
-                value = int(raw)
-            elif isinstance(raw, str) and _INT.match(raw):
+            if (isinstance(raw, (int, np.integer)) or (isinstance(raw, float) and raw.is_integer())
+                    or (isinstance(raw, str) and _INT.match(raw))):
                 value = int(raw)
             else:
                 raise ValueError(f"{where} must be an integer in {self.range_text()}")

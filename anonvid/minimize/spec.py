@@ -75,7 +75,7 @@ class Pipeline:
     def __repr__(self) -> str:
         return f"Pipeline({str(self)!r})"
 
-    def __or__(self, other: "Pipeline") -> "Pipeline":
+    def __or__(self, other: Pipeline) -> Pipeline:
         return Pipeline(self.ops + other.ops)
 
     @property
