@@ -35,7 +35,7 @@ def test_demo_smoke_writes_report_and_plots(tmp_path, capsys):
     out = tmp_path / "demo"
     assert cli.main(["demo", "--smoke", "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert "| raw |" in printed and "stage 3/3" in printed
+    assert "| raw |" in printed and "stage 4/4" in printed
     report = json.loads((out / "report.json").read_text())
     raw = report["raw_reference"]
     assert 0.0 <= raw["top1"] <= 1.0 and 0.0 <= raw["cmap"] <= 100.0 and 0.0 <= raw["f1"] <= 1.0
@@ -43,4 +43,7 @@ def test_demo_smoke_writes_report_and_plots(tmp_path, capsys):
     assert "SMOKE" in (out / "report.md").read_text()
     for name in report["pictures"].values():
         assert (out / name).stat().st_size > 1000, name
-    assert {"samples", "curves_raw_action", "curves_raw_attacker"} <= set(report["pictures"])
+    assert {"samples", "curves_raw_action", "curves_raw_attacker", "minimization_heatmaps"} <= set(report["pictures"])
+    grid = report["minimization"]
+    assert [r["name"] for r in grid["rows"]] == ["TS", "TS+BL"]
+    assert grid["sweet_spot"] in ("TS", "TS+BL") and "Sweet spot" in (out / "report.md").read_text()

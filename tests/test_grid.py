@@ -71,3 +71,12 @@ def test_smoke_run_is_resumable(tmp_path, monkeypatch):
     monkeypatch.setattr(grid.classifier, "train_classifier", fail)
     again = experiments.run_experiment(cfg, str(tmp_path), progress=False)
     assert [r["auc"] for r in again["rows"]] == [r["auc"] for r in result["rows"]]
+
+
+def test_only_selects_cells():
+    cfg = minimization.get_config("synthetic,demo")
+    names = [c.name for c in grid.configurations(cfg)]
+    assert names == ["TS", "TS+DS", "TS+MK", "TS+BL", "TS+BR", "DS", "MK", "BL", "BR"]
+    cfg.grid.only = ("TS", "XX+TS")
+    with pytest.raises(ValueError, match="unknown cells"):
+        grid.configurations(cfg)

@@ -126,10 +126,18 @@ def spec_list(specs: Sequence[str]) -> list[Configuration]:
 
 def configurations(cfg: ml_collections.ConfigDict) -> list[Configuration]:
     """The configurations a grid config asks for: `grid.specs` if non-empty, else the pair grid of
-    `grid.mechanisms`."""
+    `grid.mechanisms`, restricted to the cells named in `grid.only` when that is non-empty."""
     if cfg.grid.specs:
         return spec_list(list(cfg.grid.specs))
-    return pair_grid(parse_mechanisms(list(cfg.grid.mechanisms)))
+    configs = pair_grid(parse_mechanisms(list(cfg.grid.mechanisms)))
+    only = tuple(cfg.grid.get("only", ()) or ())
+    if only:
+        known = [c for conf in configs for c in conf.cells]
+        unknown = [c for c in only if c not in known]
+        if unknown:
+            raise ValueError(f"grid.only names unknown cells {unknown}; the grid's cells are {', '.join(known)}")
+        configs = [c for c in configs if set(c.cells) & set(only)]
+    return configs
 
 
 def minimize_videos(pipe: minimize.Pipeline, videos: np.ndarray, labels: np.ndarray | None = None, *,
