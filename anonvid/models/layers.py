@@ -51,3 +51,21 @@ def batch_norm(num_features: int, *, zero_init: bool = False, dtype=jnp.float32,
         scale_init=nnx.with_partitioning(scale_init, ("conv_out",)),
         bias_init=nnx.with_partitioning(nnx.initializers.zeros_init(), ("conv_out",)),
         rngs=rngs)
+
+
+def layer_norm(num_features: int, *, axis_name: str | None = "embed", epsilon: float = 1e-6, dtype=jnp.float32,
+               param_dtype=jnp.float32, rngs: nnx.Rngs) -> nnx.LayerNorm:
+    """LayerNorm over the last axis with scale and offset on logical axis `axis_name` (ViT: eps 1e-6)."""
+    return nnx.LayerNorm(
+        num_features, epsilon=epsilon, dtype=dtype, param_dtype=param_dtype,
+        scale_init=nnx.with_partitioning(nnx.initializers.ones_init(), (axis_name,)),
+        bias_init=nnx.with_partitioning(nnx.initializers.zeros_init(), (axis_name,)),
+        rngs=rngs)
+
+
+def param(init, shape: Sequence[int], axes: Sequence[str | None], *, param_dtype=jnp.float32,
+          rngs: nnx.Rngs) -> nnx.Param:
+    """A free parameter (embedding table, learned token) of `shape` with logical axes `axes`."""
+    if len(axes) != len(shape):
+        raise ValueError(f"logical axes {tuple(axes)} do not match parameter shape {tuple(shape)}")
+    return nnx.Param(init(rngs.params(), tuple(shape), param_dtype), out_sharding=tuple(axes))

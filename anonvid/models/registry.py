@@ -6,6 +6,7 @@ from typing import Any, Callable, Mapping
 import jax.numpy as jnp
 from flax import nnx
 
+from anonvid.models.dual_vit import DualViT
 from anonvid.models.r3d import R3D
 from anonvid.models.resnet import ResNet2D
 from anonvid.models.stae import STAE
@@ -26,7 +27,12 @@ def _stae(num_outputs: int, kw: Mapping[str, Any], dtype, rngs: nnx.Rngs) -> nnx
     return STAE(dtype=dtype, rngs=rngs, **kw)
 
 
-MODELS: dict[str, Callable[..., nnx.Module]] = {"r3d": _r3d, "resnet2d": _resnet2d, "stae": _stae}
+def _dual_vit(num_outputs: int, kw: Mapping[str, Any], dtype, rngs: nnx.Rngs) -> nnx.Module:
+    return DualViT(num_outputs, dtype=dtype, rngs=rngs, **kw)  # num_outputs = action classes
+
+
+MODELS: dict[str, Callable[..., nnx.Module]] = {"dual_vit": _dual_vit, "r3d": _r3d, "resnet2d": _resnet2d,
+                                                "stae": _stae}
 
 
 def register_model(name: str, constructor: Callable[..., nnx.Module]) -> None:
