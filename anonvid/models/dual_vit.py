@@ -1,7 +1,7 @@
 """Dual-token video ViT with attention-driven tubelet pruning ("From Pixels to Privacy", METHODS.md A).
 
 Input: clips `(B, T, H, W, 3)` float in [0, 1] (or uint8). A 3-D convolution with kernel = stride = tubelet
-(t, p, q) embeds non-overlapping tubelets into a time-major sequence of N = T'·H'·W' tokens of width D. The
+(t, p, q) (computed as patchify + matmul) embeds non-overlapping tubelets into a time-major sequence of N = T'·H'·W' tokens of width D. The
 sequence `[act_CLS, priv_CLS, tubelets] + learned position embedding` runs through pre-LN transformer blocks
 (QKV bias, GELU MLP, stochastic depth); a final LayerNorm feeds the action head (from CLS 0) and the privacy
 head (from CLS 1).
@@ -231,6 +231,44 @@ def _block_step(block: Block, x: jax.Array, ids: jax.Array, key: jax.Array | Non
     return x, ids, scores
 
 
+def _make_step(stage: _Stage | None, num_fused: int, drop_rate: float):
+    """`_block_step` with its static arguments closed over (nnx.remat takes positional array arguments only)."""
+
+    def step(block, x, ids, key, lambda_priv):
+        return _block_step(block, x, ids, key, lambda_priv, stage=stage, num_fused=num_fused, drop_rate=drop_rate)
+
+    return step
+
+
+class TubeletEmbed(nnx.Module):
+    """A 3-D convolution with kernel = stride = tubelet (t, p, q), computed as patchify + one matrix product.
+
+    Identical to `lax.conv` with VALID padding, kernel `(t, p, q, 3, D)` (conv layout), but the weight gradient is
+    one matmul: the shared `layers.conv` computes it per kernel tap (128 taps for 2×8×8), which made the train
+    step's compile time dominate on CPU.
+    """
+
+    def __init__(self, tubelet: Sequence[int], dim: int, *, dtype, param_dtype, rngs: nnx.Rngs):
+        self.tubelet = tuple(tubelet)
+        fan_in = math.prod(self.tubelet) * 3
+        init = nnx.initializers.variance_scaling(1.0, "fan_in", "truncated_normal", in_axis=(0, 1, 2, 3),
+                                                 out_axis=4)
+        self.kernel = layers.param(init, (*self.tubelet, 3, dim), (None, None, None, "conv_in", "conv_out"),
+                                   param_dtype=param_dtype, rngs=rngs)
+        self.bias = layers.param(nnx.initializers.zeros_init(), (dim,), ("conv_out",), param_dtype=param_dtype,
+                                 rngs=rngs)
+        self.fan_in = fan_in
+        self.dtype = dtype
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """`(B, T, H, W, 3)` → `(B, T', H', W', D)`."""
+        (t, p, q), (b, tt, hh, ww, c) = self.tubelet, x.shape
+        x = x.reshape(b, tt // t, t, hh // p, p, ww // q, q, c).transpose(0, 1, 3, 5, 2, 4, 6, 7)
+        kernel = self.kernel[...].astype(self.dtype).reshape(self.fan_in, -1)
+        y = x.reshape(b, tt // t, hh // p, ww // q, self.fan_in).astype(self.dtype) @ kernel
+        return y + self.bias[...].astype(self.dtype)
+
+
 class DualViT(nnx.Module):
     """Video ViT with an action CLS and a privacy CLS token and attention-driven tubelet pruning.
 
@@ -252,7 +290,7 @@ class DualViT(nnx.Module):
         self.remat = cfg.remat  # may be switched after construction (static: switching retraces)
         self.dtype = dtype
         kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
-        self.embed = layers.conv(3, cfg.dim, cfg.tubelet, strides=cfg.tubelet, padding="VALID", use_bias=True, **kw)
+        self.embed = TubeletEmbed(cfg.tubelet, cfg.dim, **kw)
         self.cls_tokens = layers.param(_TRUNC_INIT, (1, pruning.NUM_CLS, cfg.dim), (None, None, "embed"),
                                        param_dtype=param_dtype, rngs=rngs)
         self.pos_embed = layers.param(_TRUNC_INIT, (1, pruning.NUM_CLS + cfg.num_tubelets, cfg.dim),
@@ -325,7 +363,7 @@ class DualViT(nnx.Module):
         for i, block in enumerate(self.blocks, start=1):
             stage = stages.get(i)
             rate = drop * (i - 1) / max(cfg.depth - 1, 1)  # linear stochastic-depth schedule
-            step = functools.partial(_block_step, stage=stage, num_fused=num_fused, drop_rate=rate)
+            step = _make_step(stage, num_fused, rate)
             if self.remat:
                 step = nnx.remat(step)
             block_key = jax.random.fold_in(key, i) if (key is not None and rate > 0) else None

@@ -84,7 +84,7 @@ def inflate_image_vit(model: nnx.Module, weights: Mapping[str, np.ndarray]) -> l
     kernel = _take(weights, "patch_embed/kernel", (p, q, 3, d), f"set tubelet=(t, {p}, {q}) to the image patch "
                    f"size and dim to its width")
     used = {"patch_embed/kernel"}
-    params = nnx.state(model, nnx.Param).to_pure_dict()
+    params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
     params["embed"]["kernel"] = np.repeat(kernel[None] / t, t, axis=0)
     params["embed"]["bias"] = _take(weights, "patch_embed/bias", (d,), width)
     cls = _take(weights, "cls_token", (d,), width)
@@ -113,7 +113,7 @@ def inflate_image_vit(model: nnx.Module, weights: Mapping[str, np.ndarray]) -> l
         params["norm"][leaf] = _take(weights, f"norm/{leaf}", (d,), width)
         used.add(f"norm/{leaf}")
     state = nnx.state(model, nnx.Param)
-    dtypes = jax.tree.map(lambda a: a.dtype, state.to_pure_dict())
+    dtypes = jax.tree.map(lambda a: a.dtype, nnx.to_pure_dict(state))
     nnx.replace_by_pure_dict(state, jax.tree.map(lambda a, dt: jnp.asarray(a, dt), params, dtypes))
     nnx.update(model, state)
     return sorted(set(weights) - used)
