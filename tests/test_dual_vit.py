@@ -14,6 +14,7 @@ import pytest
 from flax import nnx
 from scipy.special import erf
 
+from anonvid import pruning
 from anonvid import sharding as shd
 from anonvid.models.dual_vit import make_config
 from anonvid.models.registry import build_model
@@ -111,8 +112,10 @@ def ref_image_vit_cls(w, images, cfg):
     seq = np.concatenate([np.broadcast_to(w["cls_token"].reshape(1, 1, -1), (len(images), 1, cfg.dim)), tokens], 1)
     seq = seq + w["pos_embed"].reshape(1, -1, cfg.dim)
     for i in range(cfg.depth):
-        g = lambda name: {"kernel": w.get(f"blocks/{i}/{name}/kernel"), "bias": w[f"blocks/{i}/{name}/bias"],  # noqa
-                          "scale": w.get(f"blocks/{i}/{name}/scale")}
+        def g(name, i=i):
+            return {"kernel": w.get(f"blocks/{i}/{name}/kernel"), "bias": w[f"blocks/{i}/{name}/bias"],
+                    "scale": w.get(f"blocks/{i}/{name}/scale")}
+
         p = {"norm1": g("norm1"), "qkv": g("attn/qkv"), "proj": g("attn/proj"), "norm2": g("norm2"),
              "fc1": g("mlp/fc1"), "fc2": g("mlp/fc2")}
         seq = seq + _attention(_ln(seq, p["norm1"]), p, cfg.num_heads)[0]
@@ -217,7 +220,7 @@ def test_keep_rates_one_equals_unpruned_forward(model, programs, clips):
 def test_fusion_on_off_and_overrides_shapes(model):
     x = jax.ShapeDtypeStruct(CLIP, jnp.float32)
     for fuse in (True, False):
-        out, aux = nnx.eval_shape(lambda m, x: m(x, fuse=fuse), model, x)
+        out, aux = nnx.eval_shape(lambda m, x, fuse=fuse: m(x, fuse=fuse), model, x)
         assert out["action"].shape == (2, NUM_CLASSES) and aux["kept_ids"].shape == (2, 18)
     _, aux = nnx.eval_shape(lambda m, x: m(x, keep_rates=(0.5, 0.9), lambda_priv=2.0), model, x)
     assert aux["kept_ids"].shape == (2, math.ceil(0.9 * 16))
@@ -226,7 +229,10 @@ def test_fusion_on_off_and_overrides_shapes(model):
 
 def test_logical_axes_on_params(model):
     specs = nnx.to_pure_dict(nnx.get_partition_spec(nnx.state(model, nnx.Param)))
-    names = lambda *path: tuple(_walk(specs, path))  # noqa: E731
+
+    def names(*path):
+        return tuple(_walk(specs, path))
+
     assert names("embed", "kernel") == (None, None, None, "conv_in", "conv_out")
     assert names("cls_tokens") == (None, None, "embed")
     assert names("pos_embed") == (None, "tokens", "embed")
@@ -304,7 +310,10 @@ def test_bf16_compute_with_f32_params(small_run):
     m = _build(3, SMALL, dtype="bfloat16")  # same seed: the same float32 parameters as the float32 model
     assert {a.dtype for a in jax.tree.leaves(nnx.state(m, nnx.Param))} == {jnp.dtype(jnp.float32)}
     graph, state = nnx.split(m)
-    run = lambda s, x: nnx.merge(graph, s)(x, train=True, key=jax.random.key(4))  # noqa: E731
+
+    def run(s, x):
+        return nnx.merge(graph, s)(x, train=True, key=jax.random.key(4))
+
     dots = [e for e in _eqns(jax.make_jaxpr(run)(state, x).jaxpr) if e.primitive.name == "dot_general"]
     assert dots and all(v.aval.dtype == jnp.bfloat16 for e in dots for v in e.invars)
     out, aux = _jit(run)(state, x)
@@ -329,8 +338,12 @@ def _eqns(jaxpr):
 # ------------------------------------------------------------------------------------------------------------------
 
 def test_errors(model):
-    x = lambda *shape: jax.ShapeDtypeStruct(shape, jnp.float32)  # noqa: E731
-    call = lambda clip, **kw: nnx.eval_shape(lambda m, c: m(c, **kw), model, clip)  # noqa: E731
+    def x(*shape):
+        return jax.ShapeDtypeStruct(shape, jnp.float32)
+
+    def call(clip, **kw):
+        return nnx.eval_shape(lambda m, c: m(c, **kw), model, clip)
+
     with pytest.raises(ValueError, match=r"T \(frames\) = 5 is not a positive multiple of the tubelet size 2"):
         call(x(2, 5, 32, 32, 3))
     with pytest.raises(ValueError, match=r"H \(height\) = 30 .* crop or resize it to 24"):
@@ -371,6 +384,9 @@ def test_errors(model):
     small, base = make_config(3, "small"), make_config(3, "base")
     assert (small.dim, small.depth, small.num_heads, small.grid) == (384, 12, 6, (8, 14, 14))
     assert (base.dim, base.depth, base.num_heads, base.num_tubelets) == (768, 12, 12, 1568)
+    # FLOPs from a model config: the paper's pruning (0.9 at blocks 3, 6, 9) saves about a fifth of ViT-B's compute
+    ratio = pruning.flops_per_clip(base) / pruning.flops_per_clip(base, keep_rates=(1.0, 1.0, 1.0))
+    assert 0.7 < ratio < 0.85
 
 
 # ------------------------------------------------------------------------------------------------------------------

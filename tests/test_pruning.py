@@ -11,6 +11,11 @@ from anonvid import pruning
 from anonvid.minimize import gaussian_blur
 
 
+def _jit(fn, **static):
+    """One compiled program per call: eager mode would compile every primitive separately (seconds on 2 cores)."""
+    return jax.jit(functools.partial(fn, **static))
+
+
 def _attn(rows_act, rows_priv, n):
     """(1, heads, n, n) attention whose CLS rows are given per head (other rows uniform)."""
     a = np.full((1, len(rows_act), n, n), 1.0 / n)
@@ -23,14 +28,14 @@ def test_cls_attention_head_mean_and_l1_normalisation():
     # 2 CLS + 3 tubelets, two heads; tubelet columns 2..4.
     act = [[.1, .1, .2, .2, .4], [.3, .1, .1, .3, .2]]
     priv = [[.2, .2, .3, .3, 0.], [.0, .4, .1, .1, .4]]
-    a_act, a_priv = pruning.cls_attention(_attn(act, priv, 5))
+    a_act, a_priv = jax.jit(pruning.cls_attention)(_attn(act, priv, 5))
     # head mean over tubelets: act (.15, .25, .3) / .7; priv (.2, .2, .2) / .6
     np.testing.assert_allclose(a_act, [[3 / 14, 5 / 14, 6 / 14]], rtol=1e-6)
     np.testing.assert_allclose(a_priv, [[1 / 3, 1 / 3, 1 / 3]], rtol=1e-6)
     # a fused token (last column) is excluded like the CLS columns
     act_f = [[.1, .1, .2, .2, .1, .3], [.3, .1, .1, .3, .1, .1]]
     priv_f = [[.2, .2, .3, .3, .0, .0], [.0, .4, .1, .1, .2, .2]]
-    a_act, a_priv = pruning.cls_attention(_attn(act_f, priv_f, 6), num_fused=1)
+    a_act, a_priv = _jit(pruning.cls_attention, num_fused=1)(_attn(act_f, priv_f, 6))
     np.testing.assert_allclose(a_act, [[.15 / .5, .25 / .5, .1 / .5]], rtol=1e-6)
     np.testing.assert_allclose(a_priv, [[.2 / .5, .2 / .5, .1 / .5]], rtol=1e-6)  # (.2, .2, .1) / .5
 
@@ -65,40 +70,38 @@ def test_top_k_keep_ids_order_and_ties():
     scores = jnp.array([[.1, .5, .3, .9], [.4, .4, .2, .1]])
     ids = jnp.array([[10, 11, 12, 13], [20, 21, 22, 23]])
     tokens = ids[..., None].astype(jnp.float32) * jnp.ones((1, 1, 3))
-    kept, kept_ids, pos = pruning.top_k_keep(tokens, scores, ids, 2)
+    kept, kept_ids, pos = _jit(pruning.top_k_keep, k=2)(tokens, scores, ids)
     np.testing.assert_array_equal(pos, [[1, 3], [0, 1]])
     np.testing.assert_array_equal(kept_ids, [[11, 13], [20, 21]])
     np.testing.assert_array_equal(kept[..., 0], kept_ids)
-    _, kept_ids, _ = pruning.top_k_keep(tokens, scores, ids, 3, order="score")
+    _, kept_ids, _ = _jit(pruning.top_k_keep, k=3, order="score")(tokens, scores, ids)
     np.testing.assert_array_equal(kept_ids, [[13, 11, 12], [20, 21, 22]])  # ties: the lower position first
-    # jit with k static
-    _, kept_ids, _ = jax.jit(functools.partial(pruning.top_k_keep, k=1))(tokens, scores, ids)
-    np.testing.assert_array_equal(kept_ids, [[13], [20]])
 
 
 def test_fusion_weights_normalised_over_dropped_set():
     tokens = jnp.array([[[1., 0.], [0., 1.], [2., 2.], [4., 0.]]])
     weights = jnp.array([[.1, .2, .3, .1]])
     kept = jnp.array([[True, False, True, False]])
-    fused = pruning.fuse_dropped(tokens, weights, kept)
+    fuse = jax.jit(pruning.fuse_dropped)
+    fused = fuse(tokens, weights, kept)
     chex.assert_shape(fused, (1, 1, 2))
     # dropped: tokens 1 (w .2) and 3 (w .1) → weights 2/3, 1/3
     np.testing.assert_allclose(fused[0, 0], [4 / 3, 2 / 3], rtol=1e-6)
     # scale-free: any positive multiple of the weights fuses the same token
-    np.testing.assert_allclose(pruning.fuse_dropped(tokens, 7 * weights, kept), fused, rtol=1e-6)
+    np.testing.assert_allclose(fuse(tokens, 7 * weights, kept), fused, rtol=1e-6)
     # nothing dropped → zero token
-    np.testing.assert_array_equal(pruning.fuse_dropped(tokens, weights, jnp.ones_like(kept)), 0.0)
+    np.testing.assert_array_equal(fuse(tokens, weights, jnp.ones_like(kept)), 0.0)
 
 
 def test_positions_to_mask():
-    m = pruning.positions_to_mask(jnp.array([[0, 2], [3, 1]]), 4)
+    m = _jit(pruning.positions_to_mask, n=4)(jnp.array([[0, 2], [3, 1]]))
     np.testing.assert_array_equal(m, [[1, 0, 1, 0], [0, 1, 0, 1]])
 
 
 def test_kept_ids_to_pixel_mask_on_2x2x2_grid():
     grid, tubelet, clip = (2, 2, 2), (2, 1, 2), (4, 2, 4)
     kept = jnp.array([[0, 3, 5], [7, 1, 2]])
-    mask = pruning.kept_ids_to_mask(kept, grid, tubelet, clip)
+    mask = _jit(pruning.kept_ids_to_mask, grid=grid, tubelet=tubelet, clip_shape=clip)(kept)
     chex.assert_shape(mask, (2, 4, 2, 4))
     expected = np.zeros((2, 4, 2, 4))
     for b in range(2):
@@ -118,36 +121,37 @@ def test_fills():
     clips = jnp.asarray(rng.integers(0, 256, (2, 2, 8, 8, 3)), jnp.uint8)
     mask = jnp.asarray(rng.integers(0, 2, (2, 2, 8, 8)), jnp.float32)
     keep = np.asarray(mask)[..., None] > 0
-    black = pruning.apply_mask(clips, mask, "black")
+    black = _jit(pruning.apply_mask, fill="black")(clips, mask)
     assert black.dtype == jnp.uint8
     np.testing.assert_array_equal(black, np.where(keep, clips, 0))
-    mean = pruning.apply_mask(clips, mask, "mean")
+    mean = _jit(pruning.apply_mask, fill="mean")(clips, mask)
     clip_mean = np.round(np.asarray(clips, np.float64).mean(axis=(1, 2, 3), keepdims=True))
     np.testing.assert_array_equal(mean, np.where(keep, clips, np.broadcast_to(clip_mean, clips.shape)))
-    blur = pruning.apply_mask(clips, mask, "blur", blur_sigma=2.0)
-    np.testing.assert_array_equal(blur, np.where(keep, clips, gaussian_blur(clips, 2.0)))
+    blur = _jit(pruning.apply_mask, fill="blur", blur_sigma=2.0)(clips, mask)
+    np.testing.assert_array_equal(blur, np.where(keep, clips, jax.jit(gaussian_blur, static_argnums=1)(clips, 2.0)))
     # float clips: black fill is 0.0, kept pixels untouched
     f = clips.astype(jnp.float32) / 255
-    np.testing.assert_array_equal(pruning.apply_mask(f, mask), np.where(keep, f, 0.0))
+    np.testing.assert_array_equal(_jit(pruning.apply_mask)(f, mask), np.where(keep, f, 0.0))
 
 
 def test_temporally_strict_keeps_the_same_spatial_positions_in_every_slot():
     # T' = 2 slots × 4 spatial positions; pooled over time: (.3, .5, .2, .15)
     scores = jnp.array([[.1, .9, .2, .3, .5, .1, .2, .0]])
-    np.testing.assert_allclose(pruning.temporally_strict(scores, (2, 2, 2)), [[.3, .5, .2, .15]], rtol=1e-6)
+    np.testing.assert_allclose(_jit(pruning.temporally_strict, grid=(2, 2, 2))(scores), [[.3, .5, .2, .15]], rtol=1e-6)
     ids = jnp.arange(8)[None]
     tokens = ids[..., None].astype(jnp.float32)
-    _, kept_ids, _ = pruning.top_k_keep_strict(tokens, scores, ids, 2, 2)
+    _, kept_ids, _ = _jit(pruning.top_k_keep_strict, k_spatial=2, time_slots=2)(tokens, scores, ids)
     np.testing.assert_array_equal(kept_ids, [[0, 1, 4, 5]])
     slots = np.asarray(kept_ids).reshape(2, -1) % 4
     np.testing.assert_array_equal(slots[0], slots[1])
     # the per-tubelet top-4 would keep different spatial sets per slot: {1, 2, 3} and {0}
-    _, loose, _ = pruning.top_k_keep(tokens, scores, ids, 4)
+    _, loose, _ = _jit(pruning.top_k_keep, k=4)(tokens, scores, ids)
     np.testing.assert_array_equal(loose, [[1, 2, 3, 4]])
 
 
 def test_random_keep_ids_distinct_and_k_of_them():
-    ids = pruning.random_keep_ids(jax.random.key(0), 50, 17, 4)
+    draw = _jit(pruning.random_keep_ids, n=50, k=17, batch=4)
+    ids = draw(jax.random.key(0))
     chex.assert_shape(ids, (4, 17))
     assert ids.dtype == jnp.int32
     a = np.asarray(ids)
@@ -155,7 +159,7 @@ def test_random_keep_ids_distinct_and_k_of_them():
         assert len(set(row.tolist())) == 17 and row.min() >= 0 and row.max() < 50
         assert np.all(np.diff(row) > 0)
     assert len({tuple(r) for r in a.tolist()}) == 4  # clips get different subsets
-    np.testing.assert_array_equal(pruning.random_keep_ids(jax.random.key(0), 50, 17, 4), ids)
+    np.testing.assert_array_equal(draw(jax.random.key(0)), ids)
 
 
 def test_flops_hand_worked_and_vit_b():

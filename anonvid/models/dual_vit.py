@@ -1,10 +1,10 @@
 """Dual-token video ViT with attention-driven tubelet pruning ("From Pixels to Privacy", METHODS.md A).
 
 Input: clips `(B, T, H, W, 3)` float in [0, 1] (or uint8). A 3-D convolution with kernel = stride = tubelet
-(t, p, q) (computed as patchify + matmul) embeds non-overlapping tubelets into a time-major sequence of N = T'·H'·W' tokens of width D. The
-sequence `[act_CLS, priv_CLS, tubelets] + learned position embedding` runs through pre-LN transformer blocks
-(QKV bias, GELU MLP, stochastic depth); a final LayerNorm feeds the action head (from CLS 0) and the privacy
-head (from CLS 1).
+(t, p, q), computed as patchify + matmul, embeds non-overlapping tubelets into a time-major sequence of
+N = T'·H'·W' tokens of width D. The sequence `[act_CLS, priv_CLS, tubelets] + learned position embedding` runs
+through pre-LN transformer blocks (QKV bias, GELU MLP, stochastic depth); a final LayerNorm feeds the action head
+(from CLS 0) and the privacy head (from CLS 1).
 
 Pruning (1-indexed `prune_blocks`, paper: 3, 6, 9 at keep rate 0.9 each): inside a pruning block, after the
 attention residual and before the MLP (as EViT does, so that block's MLP already runs on fewer tokens), each
