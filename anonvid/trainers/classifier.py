@@ -208,19 +208,9 @@ def train_classifier(cfg: ml_collections.ConfigDict, train: Mapping[str, np.ndar
     batches = pipeline.make_batches(pipeline.ArraySource({k: train[k] for k in keys}),
                                     global_batch_size=batch_size, seed=int(cfg.seed), shuffle=True,
                                     num_epochs=None, sharding=batch_sh)
-    history: list[dict] = []
-    ckpt = log = None
-    if workdir:
-        from anonvid.checkpointing import Checkpointer
-
-        os.makedirs(workdir, exist_ok=True)
-        ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=int(cfg.keep_checkpoints))
-        log = core.MetricLog(workdir)
-        if ckpt.latest_step() is not None:
-            state, meta = ckpt.restore(core.abstract_like(state, shardings))
-            batches.set_state(meta["data"])
-            history = list(meta["history"])
-            log.truncate_after(int(meta["step"]))
+    ckpt, log, state, meta = core.open_run(workdir, keep=int(cfg.keep_checkpoints), state=state,
+                                           shardings=shardings, batches=batches)
+    history: list[dict] = list(meta["history"]) if meta else []
 
     step = int(state["step"])
     every = int(cfg.checkpoint_every_steps) or steps_per_epoch

@@ -116,6 +116,35 @@ def abstract_like(state: Any, shardings: Any) -> Any:
     return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=s), state, shardings)
 
 
+def open_run(workdir: str | None, *, keep: int, state: Any, shardings: Any, batches: Any):
+    """Opens a run's checkpointer and metric log in `workdir` and restores its latest checkpoint, if any.
+
+    Args:
+      workdir: the run's folder (created if missing); None runs in memory (no checkpoint, no log).
+      keep: checkpoints to keep.
+      state: the freshly initialised train state (returned unchanged for a fresh run).
+      shardings: the state's shardings (the restore target).
+      batches: the run's `BatchIterator`; its data position is restored with the state.
+
+    Returns:
+      `(checkpointer, log, state, meta)`; `meta` is the saved metadata dict of a resumed run (the log is then
+      truncated after its step) or None for a fresh run; checkpointer and log are None without a workdir.
+    """
+    if not workdir:
+        return None, None, state, None
+    from anonvid.checkpointing import Checkpointer
+
+    os.makedirs(workdir, exist_ok=True)
+    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=int(keep))
+    log = MetricLog(workdir)
+    meta = None
+    if ckpt.latest_step() is not None:
+        state, meta = ckpt.restore(abstract_like(state, shardings))
+        batches.set_state(meta["data"])
+        log.truncate_after(int(meta["step"]))
+    return ckpt, log, state, meta
+
+
 def to_float_video(video: jax.Array) -> jax.Array:
     """uint8 [0, 255] or float [0, 1] video → float32 [0, 1]."""
     if video.dtype == jnp.uint8:

@@ -377,21 +377,11 @@ def train_vad(cfg: ml_collections.ConfigDict, train_videos: Videos, *, workdir: 
     batches = pipeline.make_batches(source, global_batch_size=batch_size, seed=int(cfg.seed), shuffle=True,
                                     num_epochs=None, sharding=batch_sh)
 
-    history: list[dict] = []
-    epoch_losses: list[float] = []  # losses of the current, unfinished epoch (carried through checkpoints)
-    ckpt = log = None
-    if workdir:
-        from anonvid.checkpointing import Checkpointer
-
-        os.makedirs(workdir, exist_ok=True)
-        ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=int(cfg.keep_checkpoints))
-        log = core.MetricLog(workdir)
-        if ckpt.latest_step() is not None:
-            state, meta = ckpt.restore(core.abstract_like(state, shardings))
-            batches.set_state(meta["data"])
-            history = list(meta["history"])
-            epoch_losses = list(meta["epoch_losses"])
-            log.truncate_after(int(meta["step"]))
+    # epoch_losses: losses of the current, unfinished epoch (carried through checkpoints)
+    ckpt, log, state, meta = core.open_run(workdir, keep=int(cfg.keep_checkpoints), state=state,
+                                           shardings=shardings, batches=batches)
+    history: list[dict] = list(meta["history"]) if meta else []
+    epoch_losses: list[float] = list(meta["epoch_losses"]) if meta else []
 
     step = int(state["step"])
     every = int(cfg.checkpoint_every_steps) or steps_per_epoch
