@@ -22,6 +22,12 @@ Optimizer. `core.make_optimizer` with warm-up 0, no clipping and `end_lr_fractio
 learning rate and decoupled weight decay 1e-5 on kernels. (The reference Keras code's `Adam(decay=1e-5)` is, in
 Keras 2, a learning-rate time decay lr / (1 + 1e-5·step); METHODS.md reads it as weight decay. Either is a
 small effect at 50 epochs.)
+
+Plateau. The STAE first learns to output the mean grey level and stays there for a long time (loss = the
+data's variance; window costs then track global statistics, not reconstruction). On the synthetic surveillance
+videos at 64×64 with widths (32, 16), lstm (16, 8, 16), Adam 1e-3 or 1e-4, it was still there after 2,040 steps
+(frame AUC 0.62); at 32×32 it began to leave it after about 800 steps, earlier with fewer ConvLSTM layers
+(2026-11-29). Check `curves.png` before trusting a short run's AUC.
 """
 from __future__ import annotations
 
