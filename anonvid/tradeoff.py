@@ -342,7 +342,45 @@ def pareto_mask(values, senses: Sequence[str]) -> np.ndarray:
         return y[:, 0] == y[:, 0].min()
     if k == 2:
         return _pareto_min_2d(y)
-    return _pareto_min_nd(y)
+    cand = _pivot_survivors(y)
+    mask = np.zeros(y.shape[0], dtype=bool)
+    mask[cand] = _pareto_min_nd(y[cand])
+    return mask
+
+
+def _pivot_survivors(y: np.ndarray) -> np.ndarray:
+    """Indices of the rows no pivot strictly dominates (minimisation); every frontier row is among them.
+
+    Removing rows that some row strictly dominates is exact whatever that row is; good pivots just remove more.
+    A pivot here is a row minimising a strictly positive weighted sum of the min-max scaled objectives (such a
+    row is non-dominated, up to rounding). With k + 1 pivots (equal weights, then each objective weighted up)
+    one vectorised pass removes most rows of a typical table before the exact filter runs: for 10^6 x 3 uniform
+    rows 99% go, and `pareto_mask` drops from ~0.5 s to ~0.1 s.
+    """
+    n, k = y.shape
+    if n < 4096:  # the exact filter is fast enough; keep small tables on one code path
+        return np.arange(n)
+    # Column-wise 1-D work throughout: reductions and arithmetic on a (n, k) array with small k are several
+    # times slower in numpy than the same work on k contiguous columns.
+    cols = [np.ascontiguousarray(y[:, j]) for j in range(k)]
+    scaled = []
+    for c in cols:
+        lo, hi = c.min(), c.max()
+        scaled.append((c - lo) / (hi - lo if hi > lo else 1.0))
+    total = sum(scaled)
+    picks = {int(np.argmin(total))}
+    for j in range(k):  # equal weights, then objective j weighted up (4:1): all strictly positive
+        picks.add(int(np.argmin(total + 3.0 * scaled[j])))
+    pivots = y[sorted(picks)]
+    dominated = np.zeros(n, dtype=bool)
+    for p in pivots:
+        no_worse = np.ones(n, dtype=bool)
+        better = np.zeros(n, dtype=bool)
+        for j in range(k):
+            no_worse &= cols[j] >= p[j]
+            better |= cols[j] > p[j]
+        dominated |= no_worse & better
+    return np.flatnonzero(~dominated)
 
 
 def _hv_max(p: np.ndarray) -> float:

@@ -43,6 +43,17 @@ def test_pareto_matches_bruteforce_random(k):
         np.testing.assert_array_equal(T.pareto_mask(v, senses), brute_pareto(v, senses))
 
 
+@pytest.mark.parametrize("k", [3, 4])
+def test_pareto_with_pivot_prefilter_matches_bruteforce(k):
+    rng = np.random.default_rng(11 + k)
+    v = rng.integers(0, 12, size=(5000, k)).astype(float)  # > 4096 rows: the pivot pre-filter runs; many ties
+    v[:50] = v[50:100]  # exact duplicates
+    senses = ["max", "min"] + ["min"] * (k - 2)
+    y = np.where(np.array(senses) == "max", -v, v)
+    brute = np.array([not np.any(np.all(y <= r, axis=1) & np.any(y < r, axis=1)) for r in y])
+    np.testing.assert_array_equal(T.pareto_mask(v, senses), brute)
+
+
 def test_pareto_duplicates_all_kept():
     v = np.array([[1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
     np.testing.assert_array_equal(T.pareto_mask(v, ["max"] * 3), [True, True, False, True])
