@@ -182,13 +182,8 @@ def train_classifier(cfg: ml_collections.ConfigDict, train: Mapping[str, np.ndar
     label_key = label_key or task
     n_train = _validate(train, "train", input_key, label_key, task)
     _validate(test, "test", input_key, label_key, task)
-    mesh = mesh or shd.make_mesh(cfg.sharding.mesh)
-    rules = tuple(tuple(r) for r in cfg.sharding.rules)
+    mesh, rules = core.mesh_for_batches(cfg, mesh)
     batch_size = int(cfg.batch_size)
-    dp = shd.data_axis_size(mesh, rules)
-    if batch_size % dp or int(cfg.eval_batch_size) % dp:
-        raise ValueError(f"batch sizes ({batch_size}, {cfg.eval_batch_size}) must be multiples of the data-"
-                         f"parallel size {dp}")
     if n_train < batch_size:
         raise ValueError(f"train split has {n_train} clips, fewer than one batch of {batch_size}")
     steps_per_epoch = n_train // batch_size

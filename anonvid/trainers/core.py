@@ -116,6 +116,18 @@ def abstract_like(state: Any, shardings: Any) -> Any:
     return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(np.shape(x), x.dtype, sharding=s), state, shardings)
 
 
+def mesh_for_batches(cfg: Mapping[str, Any], mesh: Mesh | None = None) -> tuple[Mesh, tuple]:
+    """The run's mesh (given, or built from `cfg.sharding.mesh`) and rules table, after checking that
+    `cfg.batch_size` and `cfg.eval_batch_size` divide over the data-parallel devices."""
+    mesh = mesh or shd.make_mesh(cfg.sharding.mesh)
+    rules = tuple(tuple(r) for r in cfg.sharding.rules)
+    dp = shd.data_axis_size(mesh, rules)
+    if int(cfg.batch_size) % dp or int(cfg.eval_batch_size) % dp:
+        raise ValueError(f"batch sizes ({cfg.batch_size}, {cfg.eval_batch_size}) must be multiples of the data-"
+                         f"parallel size {dp}")
+    return mesh, rules
+
+
 def open_run(workdir: str | None, *, keep: int, state: Any, shardings: Any, batches: Any):
     """Opens a run's checkpointer and metric log in `workdir` and restores its latest checkpoint, if any.
 

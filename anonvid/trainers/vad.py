@@ -358,13 +358,8 @@ def train_vad(cfg: ml_collections.ConfigDict, train_videos: Videos, *, workdir: 
         raise ValueError(f"cfg.window must be >= 1; got {window}")
     videos = prepare_videos(train_videos, name="train", window=window)
     source = WindowSource(videos, window, int(cfg.train_stride), name="train windows")
-    mesh = mesh or shd.make_mesh(cfg.sharding.mesh)
-    rules = tuple(tuple(r) for r in cfg.sharding.rules)
+    mesh, rules = core.mesh_for_batches(cfg, mesh)
     batch_size = int(cfg.batch_size)
-    dp = shd.data_axis_size(mesh, rules)
-    if batch_size % dp or int(cfg.eval_batch_size) % dp:
-        raise ValueError(f"batch sizes ({batch_size}, {cfg.eval_batch_size}) must be multiples of the data-"
-                         f"parallel size {dp}")
     cap = int(cfg.windows_per_epoch or 0)
     per_epoch = min(len(source), cap) if cap > 0 else len(source)
     steps_per_epoch = per_epoch // batch_size
