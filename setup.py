@@ -22,6 +22,8 @@ RUNTIME = [
     "av==18.1.0",
     "numpy==2.4.6",
     "matplotlib==3.11.2",
+    # imported by anonvid.pruning_figures (GIF writing); matplotlib depends on it too.
+    "pillow==13.0.0",
     "tqdm==4.70.1",
     "absl-py==2.5.1",
 ]
@@ -29,7 +31,6 @@ RUNTIME = [
 TEST = [
     "pytest==9.2.0",
     "scikit-learn==1.9.1",
-    "pillow==13.0.0",
     # OpenCV 5 wheels dropped the Haar cascades; 4.x is the oracle for image ops.
     "opencv-python-headless==4.14.0.94",
 ]
