@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import ml_collections
 
 from anonvid.data import datasets
 from anonvid.protocols import leakage
-from anonvid.trainers import classifier
+from anonvid.trainers import classifier, dual_vit
 
 ANONYMIZERS: dict[str, Callable[[ml_collections.ConfigDict], leakage.Anonymizer]] = {
     "identity": lambda cfg: leakage.identity,
@@ -74,8 +75,25 @@ def run_minimization(cfg: ml_collections.ConfigDict, workdir: str, progress: boo
     return result
 
 
+def run_pruning(cfg: ml_collections.ConfigDict, workdir: str, progress: bool = True) -> dict:
+    """Attention-driven tubelet pruning (METHODS.md A): trains the pruners, then the table of fresh-attacker rows
+    (raw, baselines, random pruning, both privacy-branch modes), the λ_priv × keep sweep, plot and pictures."""
+    from anonvid.protocols import pruning_table
+
+    dual_vit.check_config(cfg.pruner)  # a bad mode or augmentation fails before any data is generated
+    train = datasets.load_split(cfg.data, "train")
+    test = datasets.load_split(cfg.data, "test")
+    name = cfg.data.name
+    result = pruning_table.run(cfg, train=train, test=test, num_classes=datasets.NUM_CLASSES[name],
+                               attribute_names=datasets.ATTRIBUTES[name], workdir=workdir, progress=progress)
+    _write_json(os.path.join(workdir, "results.json"), result)
+    with open(os.path.join(workdir, "results.md"), "w", encoding="utf-8") as f:
+        f.write(pruning_table.results_markdown(result))
+    return result
+
+
 EXPERIMENTS: dict[str, Callable[..., dict]] = {"classifier": run_classifier, "leakage": run_leakage,
-                                               "minimization": run_minimization}
+                                               "minimization": run_minimization, "pruning": run_pruning}
 
 
 def run_experiment(cfg: ml_collections.ConfigDict, workdir: str, progress: bool = True) -> dict:

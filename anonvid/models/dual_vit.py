@@ -28,7 +28,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -68,6 +69,9 @@ class DualViTConfig:
       fuse: EViT fusion of the dropped tokens into one token.
       temporal_strict: keep the same spatial positions in every time slot (scores pooled over time).
       remat: rematerialise blocks in the backward pass.
+      motion_input: embed 6 channels per pixel, the normalised clip and the clip minus its per-pixel temporal mean
+        (a motion stream, as the R3D action model's `temporal_center`). A ViT trained from scratch on little data
+        learns actions that live only in the motion far faster with it; pruning and masks are unchanged.
       pixel_mean, pixel_std: input normalisation of [0, 1] pixels (ImageNet statistics by default; set them to
         those the 2-D weights were trained with when inflating an image ViT).
     """
@@ -89,6 +93,7 @@ class DualViTConfig:
     fuse: bool = True
     temporal_strict: bool = False
     remat: bool = False
+    motion_input: bool = False
     pixel_mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     pixel_std: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
@@ -248,12 +253,12 @@ class TubeletEmbed(nnx.Module):
     step's compile time dominate on CPU.
     """
 
-    def __init__(self, tubelet: Sequence[int], dim: int, *, dtype, param_dtype, rngs: nnx.Rngs):
+    def __init__(self, tubelet: Sequence[int], dim: int, *, channels: int = 3, dtype, param_dtype, rngs: nnx.Rngs):
         self.tubelet = tuple(tubelet)
-        fan_in = math.prod(self.tubelet) * 3
+        fan_in = math.prod(self.tubelet) * channels
         init = nnx.initializers.variance_scaling(1.0, "fan_in", "truncated_normal", in_axis=(0, 1, 2, 3),
                                                  out_axis=4)
-        self.kernel = layers.param(init, (*self.tubelet, 3, dim), (None, None, None, "conv_in", "conv_out"),
+        self.kernel = layers.param(init, (*self.tubelet, channels, dim), (None, None, None, "conv_in", "conv_out"),
                                    param_dtype=param_dtype, rngs=rngs)
         self.bias = layers.param(nnx.initializers.zeros_init(), (dim,), ("conv_out",), param_dtype=param_dtype,
                                  rngs=rngs)
@@ -261,7 +266,7 @@ class TubeletEmbed(nnx.Module):
         self.dtype = dtype
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        """`(B, T, H, W, 3)` → `(B, T', H', W', D)`."""
+        """`(B, T, H, W, C)` → `(B, T', H', W', D)`."""
         (t, p, q), (b, tt, hh, ww, c) = self.tubelet, x.shape
         x = x.reshape(b, tt // t, t, hh // p, p, ww // q, q, c).transpose(0, 1, 3, 5, 2, 4, 6, 7)
         kernel = self.kernel[...].astype(self.dtype).reshape(self.fan_in, -1)
@@ -290,7 +295,7 @@ class DualViT(nnx.Module):
         self.remat = cfg.remat  # may be switched after construction (static: switching retraces)
         self.dtype = dtype
         kw = dict(dtype=dtype, param_dtype=param_dtype, rngs=rngs)
-        self.embed = TubeletEmbed(cfg.tubelet, cfg.dim, **kw)
+        self.embed = TubeletEmbed(cfg.tubelet, cfg.dim, channels=6 if cfg.motion_input else 3, **kw)
         self.cls_tokens = layers.param(_TRUNC_INIT, (1, pruning.NUM_CLS, cfg.dim), (None, None, "embed"),
                                        param_dtype=param_dtype, rngs=rngs)
         self.pos_embed = layers.param(_TRUNC_INIT, (1, pruning.NUM_CLS + cfg.num_tubelets, cfg.dim),
@@ -325,14 +330,17 @@ class DualViT(nnx.Module):
                              f"embedding was built for, {(cfg.num_frames, *cfg.image_size)}; resize the clips or "
                              f"build the model with num_frames={clips.shape[1]}, image_size={clips.shape[2:4]}")
         x = clips.astype(jnp.float32) / 255.0 if clips.dtype == jnp.uint8 else clips.astype(jnp.float32)
-        x = ((x - jnp.array(cfg.pixel_mean)) / jnp.array(cfg.pixel_std)).astype(self.dtype)
-        x = self.embed(x)
+        x = (x - jnp.array(cfg.pixel_mean)) / jnp.array(cfg.pixel_std)
+        if cfg.motion_input:  # appearance and motion: the clip minus its per-pixel temporal mean
+            x = jnp.concatenate([x, x - jnp.mean(x, axis=1, keepdims=True)], axis=-1)
+        x = self.embed(x.astype(self.dtype))
         x = x.reshape(x.shape[0], -1, cfg.dim)  # time-major: id = (t·H' + h)·W' + w
         cls = jnp.broadcast_to(self.cls_tokens[...].astype(self.dtype), (x.shape[0], pruning.NUM_CLS, cfg.dim))
         return jnp.concatenate([cls, x], axis=1) + self.pos_embed[...].astype(self.dtype)
 
     def __call__(self, clips: jax.Array, *, train: bool = False, key: jax.Array | None = None,
-                 keep_rates: Sequence[float] | None = None, lambda_priv=None, fuse: bool | None = None):
+                 keep_rates: Sequence[float] | None = None, lambda_priv=None, fuse: bool | None = None,
+                 privacy_grl=None):
         """Forward pass.
 
         Args:
@@ -342,6 +350,9 @@ class DualViT(nnx.Module):
           keep_rates: per pruning block, overriding the config (static Python floats: they fix the shapes).
           lambda_priv: λ_priv overriding the config; may be a traced scalar.
           fuse: EViT fusion on/off overriding the config (static).
+          privacy_grl: None, or the gradient-reversal coefficient (may be traced) inserted between the normalised
+            privacy CLS and the privacy head: the head learns to find privacy, the backbone is pushed to hide it
+            (the `adversarial` training mode, DANN).
 
         Returns:
           `(outputs, aux)`: outputs {"action": (B, num_classes), "privacy": (B, num_attributes)} float32 logits;
@@ -375,7 +386,9 @@ class DualViT(nnx.Module):
                 if stage.fuse and stage.keep < ids_in.shape[1]:
                     num_fused = 1
         x = self.norm(x)
+        priv = x[:, 1] if privacy_grl is None else layers.gradient_reversal(x[:, 1], jnp.asarray(privacy_grl,
+                                                                                                  jnp.float32))
         outputs = {"action": self.action_head(x[:, 0]).astype(jnp.float32),
-                   "privacy": self.privacy_head(x[:, 1]).astype(jnp.float32)}
+                   "privacy": self.privacy_head(priv).astype(jnp.float32)}
         aux = {"scores": tuple(scores), "score_ids": tuple(score_ids), "kept_ids": ids, "grid": self.grid}
         return outputs, aux

@@ -6,8 +6,9 @@ instead of constructing `nnx.Conv`/`nnx.Linear`/`nnx.BatchNorm` directly, so the
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
+import jax
 import jax.numpy as jnp
 from flax import nnx
 
@@ -69,3 +70,23 @@ def param(init, shape: Sequence[int], axes: Sequence[str | None], *, param_dtype
     if len(axes) != len(shape):
         raise ValueError(f"logical axes {tuple(axes)} do not match parameter shape {tuple(shape)}")
     return nnx.Param(init(rngs.params(), tuple(shape), param_dtype), out_sharding=tuple(axes))
+
+
+@jax.custom_vjp
+def gradient_reversal(x: jax.Array, coeff: jax.Array) -> jax.Array:
+    """Gradient-reversal layer (Ganin & Lempitsky, DANN): the identity forward, −coeff × the gradient backward.
+
+    `coeff` may be a traced scalar (the DANN ramp); it receives no gradient.
+    """
+    return x
+
+
+def _grl_fwd(x, coeff):
+    return x, coeff
+
+
+def _grl_bwd(coeff, g):
+    return (-jnp.asarray(coeff, g.dtype) * g, jnp.zeros_like(coeff))
+
+
+gradient_reversal.defvjp(_grl_fwd, _grl_bwd)

@@ -31,7 +31,7 @@ Inflation (the paper's; ViViT's "filter inflation" initialiser):
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
@@ -86,6 +86,9 @@ def inflate_image_vit(model: nnx.Module, weights: Mapping[str, np.ndarray]) -> l
     used = {"patch_embed/kernel"}
     params = nnx.to_pure_dict(nnx.state(model, nnx.Param))
     params["embed"]["kernel"] = np.repeat(kernel[None] / t, t, axis=0)
+    if cfg.motion_input:  # the motion channels start at zero: a still clip still embeds as the image does
+        params["embed"]["kernel"] = np.concatenate([params["embed"]["kernel"],
+                                                    np.zeros_like(params["embed"]["kernel"])], axis=3)
     params["embed"]["bias"] = _take(weights, "patch_embed/bias", (d,), width)
     cls = _take(weights, "cls_token", (d,), width)
     params["cls_tokens"] = np.broadcast_to(cls, (1, 2, d)).copy()

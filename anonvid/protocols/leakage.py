@@ -25,6 +25,9 @@ from tqdm.auto import tqdm
 from anonvid.trainers import classifier
 
 Anonymizer = Callable[[jax.Array], jax.Array]
+# A split-level anonymizer sees the whole split (e.g. ground-truth masks, or a per-clip random draw):
+# `(split, split_name) -> split` with `video` replaced.
+SplitAnonymizer = Callable[[Mapping[str, np.ndarray], str], dict]
 
 
 def identity(clips: jax.Array) -> jax.Array:
@@ -58,20 +61,23 @@ def anonymize_split(anonymize: Anonymizer, data: Mapping[str, np.ndarray], *, ba
     return result
 
 
-def run(cfg: ml_collections.ConfigDict, anonymize: Anonymizer, *, name: str, train: Mapping[str, np.ndarray],
-        test: Mapping[str, np.ndarray], num_classes: int, attribute_names: Sequence[str],
-        workdir: str | None = None, progress: bool = True) -> dict[str, Any]:
+def run(cfg: ml_collections.ConfigDict, anonymize: Anonymizer | None, *, name: str,
+        train: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray], num_classes: int,
+        attribute_names: Sequence[str], workdir: str | None = None, progress: bool = True,
+        split_anonymizer: SplitAnonymizer | None = None) -> dict[str, Any]:
     """Runs the fresh-attacker protocol for one anonymizer.
 
     Args:
       cfg: config with `action` and `attacker` classifier sections (see `anonvid.config_defaults`).
-      anonymize: the frozen anonymizer.
+      anonymize: the frozen anonymizer (clips → clips); None when `split_anonymizer` is given.
       name: row name ("raw", "blur(4)", ...); also the sub-directory of `workdir`.
       train, test: raw splits with `video`, `action` and `privacy` arrays.
       num_classes: action classes.
       attribute_names: privacy attribute names, in label order.
       workdir: where each row's checkpoints and results go (resumable: a finished row is read back, not rerun).
       progress: show progress bars.
+      split_anonymizer: instead of `anonymize`, a function `(split, split_name) -> split` for anonymizers that
+        need more than the clips (ground-truth masks, per-clip random draws).
 
     Returns:
       The row: `name`, `top1`, `top1_best`, `cmap`, `f1`, `cmap_epoch`, `f1_epoch`, per-attribute AP-free
@@ -82,8 +88,13 @@ def run(cfg: ml_collections.ConfigDict, anonymize: Anonymizer, *, name: str, tra
     if result_path and os.path.exists(result_path):
         with open(result_path, encoding="utf-8") as f:
             return json.load(f)
-    anon_train = anonymize_split(anonymize, train, progress=progress, desc=f"{name}: anonymize train")
-    anon_test = anonymize_split(anonymize, test, progress=progress, desc=f"{name}: anonymize test")
+    if (anonymize is None) == (split_anonymizer is None):
+        raise ValueError("give exactly one of anonymize and split_anonymizer")
+    if split_anonymizer is not None:
+        anon_train, anon_test = split_anonymizer(train, "train"), split_anonymizer(test, "test")
+    else:
+        anon_train = anonymize_split(anonymize, train, progress=progress, desc=f"{name}: anonymize train")
+        anon_test = anonymize_split(anonymize, test, progress=progress, desc=f"{name}: anonymize test")
     action = classifier.train_classifier(
         cfg.action, anon_train, anon_test, task="action", num_outputs=num_classes,
         workdir=os.path.join(row_dir, "action") if row_dir else None, progress=progress,
