@@ -147,9 +147,21 @@ def test_mask_blackening_blackens_the_ground_truth_pixels_only():
 
 
 def test_score_quality_hand_worked():
-    # one clip, grid 1×1×2 of 1×2×2 tubelets: tubelet 0 is all privacy, tubelet 1 has none
-    mask = np.zeros((1, 1, 2, 4), np.uint8)
-    mask[0, 0, :, :2] = 1
-    q = T.score_quality(np.array([[-1.0, 2.0]]), mask, np.array([[1]]), (1, 2, 2))
-    assert q == {"score_auroc": 1.0, "privacy_kept": 0.0, "other_kept": 1.0}
+    """One clip, a 1×1×4 grid of 1×2×2 tubelets; tubelets 0 and 2 are privacy tubelets (fraction 1 and 0.75).
+
+    Stage 1 scores [-1, 2, 0.5, 3]: −score ranks 0 (1.0) > 2 (−0.5) > 1 > 3, AUROC 1. Stage 1 keeps {1, 2, 3}
+    (drops 0); stage 2 scores them [1, 2, -5] (ids 1, 2, 3) and keeps {1, 2} (drops 3, a non-privacy tubelet).
+    """
+    mask = np.zeros((1, 1, 2, 8), np.uint8)
+    mask[0, 0, :, 0:2] = 1
+    mask[0, 0, :, 4:6] = [[1, 1], [1, 0]]
+    q = T.score_quality([np.array([[-1.0, 2.0, 0.5, 3.0]]), np.array([[1.0, 2.0, -5.0]])],
+                        [np.array([[0, 1, 2, 3]]), np.array([[1, 2, 3]])], mask, np.array([[1, 2]]), (1, 2, 2))
+    assert q["score_auroc"] == 1.0
+    # stage 2: privacy {2} scores 2 against others {1: 1, 3: -5}: −score of 2 is the lowest → AUROC 0
+    assert q["score_auroc_stage2"] == 0.0
+    # order values: 0 → 1 + 0/4, 3 → 2 + 0/3, 1 → 3, 2 → 3 (tie); privacy {0, 2} vs other {1, 3}:
+    # pairs (0,1) win, (0,3) win, (2,1) tie, (2,3) lose → (1 + 1 + 0.5 + 0) / 4
+    assert q["prune_order_auroc"] == 0.625
+    assert q["privacy_kept"] == 0.5 and q["other_kept"] == 0.5
     assert pruning.NUM_CLS == 2

@@ -77,7 +77,10 @@ def _resized_crop(key: jax.Array, clip: jax.Array, aug: ClipAugment) -> jax.Arra
 
 def _colour_jitter(key: jax.Array, clip: jax.Array, strength: float) -> jax.Array:
     kb, kc, ks = jax.random.split(key, 3)
-    factor = lambda k: jax.random.uniform(k, (), minval=1.0 - strength, maxval=1.0 + strength)
+
+    def factor(k):
+        return jax.random.uniform(k, (), minval=1.0 - strength, maxval=1.0 + strength)
+
     luma = jnp.asarray(_LUMA, clip.dtype)
     x = clip * factor(kb)
     mean = jnp.mean(x @ luma)

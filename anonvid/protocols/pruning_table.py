@@ -77,18 +77,17 @@ def score_auroc(model: nnx.Module, test: Mapping[str, np.ndarray], *, lambda_pri
     @jax.jit
     def run(clips):
         _, aux = model(clips.astype("float32") / 255.0, keep_rates=keep_rates, lambda_priv=lambda_priv)
-        return aux["scores"][0], aux["kept_ids"]
+        return aux["scores"], aux["score_ids"], aux["kept_ids"]
 
     video = np.asarray(test["video"])
-    scores, kept = [], []
+    parts = []
     for start in range(0, len(video), batch_size):
         chunk = video[start:start + batch_size]
         pad = batch_size - len(chunk)
-        s, k = run(np.concatenate([chunk, np.repeat(chunk[:1], pad, 0)]) if pad else chunk)
-        scores.append(np.asarray(s)[:len(chunk)])
-        kept.append(np.asarray(k)[:len(chunk)])
-    return dual_vit.score_quality(np.concatenate(scores), np.asarray(test["privacy_mask"]), np.concatenate(kept),
-                                  model.config.tubelet)
+        out = run(np.concatenate([chunk, np.repeat(chunk[:1], pad, 0)]) if pad else chunk)
+        parts.append(jax.tree.map(lambda a, m=len(chunk): np.asarray(a)[:m], out))
+    scores, ids, kept = (jax.tree.map(lambda *xs: np.concatenate(xs), *[p[i] for p in parts]) for i in range(3))
+    return dual_vit.score_quality(scores, ids, np.asarray(test["privacy_mask"]), kept, model.config.tubelet)
 
 
 def run(cfg: ml_collections.ConfigDict, *, train: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray],
@@ -169,8 +168,8 @@ def run(cfg: ml_collections.ConfigDict, *, train: Mapping[str, np.ndarray], test
 
 def _short(row: Mapping[str, Any]) -> dict:
     keep = set(RESULT_COLUMNS) | {"top1_best", "cmap_epoch", "f1_epoch", "mode", "lambda_priv", "keep_rate",
-                                  "privacy_kept", "other_kept", "test_clips"}
-    return {k: v for k, v in row.items() if k in keep}
+                                  "privacy_kept", "other_kept", "test_clips", "prune_order_auroc"}
+    return {k: v for k, v in row.items() if k in keep or k.startswith("score_auroc_stage")}
 
 
 def targets(rows: Sequence[Mapping[str, Any]], modes: Sequence[str]) -> dict[str, Any]:
@@ -189,20 +188,25 @@ def targets(rows: Sequence[Mapping[str, Any]], modes: Sequence[str]) -> dict[str
             "cmap_at_least_15_below_raw": bool(raw["cmap"] - r["cmap"] >= 15.0),
             "beats_random_pruning": bool(r["cmap"] < rand["cmap"] and r["top1"] >= rand["top1"]),
             "score_auroc": r.get("score_auroc"),
+            "prune_order_auroc": r.get("prune_order_auroc"),
             "score_auroc_at_least_0.80": bool((r.get("score_auroc") or 0.0) >= 0.80),
         }
     return out
 
 
 def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    """One line per row: top-1 ↑, cMAP ↓, F1 ↓, fraction of tubelets (or pixels) kept, score AUROC."""
-    lines = ["| anonymizer | action top-1 ↑ | privacy cMAP (%) ↓ | privacy F1 ↓ | kept | score AUROC |",
-             "|---|---:|---:|---:|---:|---:|"]
+    """One line per row: top-1 ↑, cMAP ↓, F1 ↓, fraction of tubelets (or pixels) kept, the first-stage score's
+    privacy AUROC, the prune-order AUROC and the fraction of privacy tubelets kept (method rows)."""
+    lines = ["| anonymizer | action top-1 ↑ | privacy cMAP (%) ↓ | privacy F1 ↓ | kept | score AUROC | "
+             "prune-order AUROC | privacy tubelets kept |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+
+    def num(v):
+        return f"{v:.3f}" if isinstance(v, float) and np.isfinite(v) else "—"
+
     for r in rows:
-        auroc = r.get("score_auroc")
-        auroc = f"{auroc:.3f}" if isinstance(auroc, float) and np.isfinite(auroc) else "—"
         lines.append(f"| {r['name']} | {100 * r['top1']:.2f} | {r['cmap']:.2f} | {r['f1']:.3f} | "
-                     f"{r.get('kept_fraction', 1.0):.2f} | {auroc} |")
+                     f"{r.get('kept_fraction', 1.0):.2f} | {num(r.get('score_auroc'))} | "
+                     f"{num(r.get('prune_order_auroc'))} | {num(r.get('privacy_kept'))} |")
     return "\n".join(lines)
 
 
@@ -238,6 +242,7 @@ def _tradeoff_plot(rows, sweep, path: str) -> list[str]:
 
 def _pictures(cfg, pruners, test, workdir: str) -> list[str]:
     """A clip, its first-stage scores as a heat map and its anonymized version: PNG + GIF per mode."""
+    import jax
     import jax.numpy as jnp
 
     from anonvid import pruning_figures as PF
@@ -247,8 +252,9 @@ def _pictures(cfg, pruners, test, workdir: str) -> list[str]:
     clip = np.asarray(test["video"][index:index + 1])
     for mode, p in pruners.items():
         model = p["model"]
-        anon, aux = PA.prune_clips(model, jnp.asarray(clip, jnp.float32) / 255.0, fill=cfg.fill)
-        grid = PF.tubelet_score_grid(np.asarray(aux["scores"][0][0]), np.asarray(aux["score_ids"][0][0]), aux["grid"])
+        anon, aux = jax.jit(lambda c, m=model: PA.prune_clips(m, c, fill=cfg.fill))(jnp.asarray(clip, jnp.float32)
+                                                                                   / 255.0)
+        grid = PF.tubelet_score_grid(np.asarray(aux["scores"][0][0]), np.asarray(aux["score_ids"][0][0]), model.grid)
         anon = np.asarray(anon[0])
         base = os.path.join(workdir, f"pruning_{mode}")
         PF.pruning_figure(clip[0], grid, anon, base + ".png", tubelet=model.config.tubelet,
@@ -260,20 +266,26 @@ def _pictures(cfg, pruners, test, workdir: str) -> list[str]:
 
 def results_markdown(result: Mapping[str, Any]) -> str:
     """`results.md`: the table, the targets, the pruners' own metrics, the sweep and the figures."""
+    def num(v):
+        return "n/a" if v is None else f"{v:.3f}"
+
     parts = ["# Tubelet pruning: fresh-attacker results", "", result["table"], "", "## Targets (issue 3)", ""]
     for name, t in result["targets"].items():
         parts.append(f"- **{name}**: top-1 drop {t['top1_drop_points']:.2f} points (≤ 5: "
                      f"{'met' if t['top1_within_5_of_raw'] else 'NOT met'}); cMAP drop {t['cmap_drop_points']:.2f} "
                      f"points (≥ 15: {'met' if t['cmap_at_least_15_below_raw'] else 'NOT met'}); better than random "
                      f"pruning: {'yes' if t['beats_random_pruning'] else 'NO'}; score AUROC "
-                     f"{t['score_auroc'] if t['score_auroc'] is None else round(t['score_auroc'], 3)} (≥ 0.80: "
-                     f"{'met' if t['score_auroc_at_least_0.80'] else 'NOT met'})")
+                     f"{num(t['score_auroc'])} (≥ 0.80: "
+                     f"{'met' if t['score_auroc_at_least_0.80'] else 'NOT met'}); prune-order AUROC "
+                     f"{num(t['prune_order_auroc'])}")
     parts += ["", "## The pruners on their own test split (last epoch)", "",
-              "| mode | action top-1 | privacy-head cMAP | score AUROC | privacy tubelets kept | others kept |",
-              "|---|---:|---:|---:|---:|---:|"]
+              "| mode | action top-1 | privacy-head cMAP | score AUROC | prune-order AUROC | privacy tubelets kept | "
+              "others kept |", "|---|---:|---:|---:|---:|---:|---:|"]
+    nan = float("nan")
     for mode, f in result["pruners"].items():
-        parts.append(f"| {mode} | {100 * f['top1']:.2f} | {f['privacy_cmap']:.2f} | {f.get('score_auroc', float('nan')):.3f} "
-                     f"| {f.get('privacy_kept', float('nan')):.3f} | {f.get('other_kept', float('nan')):.3f} |")
+        parts.append(f"| {mode} | {100 * f['top1']:.2f} | {f['privacy_cmap']:.2f} | {f.get('score_auroc', nan):.3f} | "
+                     f"{f.get('prune_order_auroc', nan):.3f} | {f.get('privacy_kept', nan):.3f} | "
+                     f"{f.get('other_kept', nan):.3f} |")
     if result.get("sweep_table"):
         parts += ["", "## λ_priv × keep-rate sweep (shorter protocol budget)", "", result["sweep_table"]]
     if result.get("figures"):

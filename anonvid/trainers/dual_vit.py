@@ -154,12 +154,13 @@ def make_train_step(fns: core.ModelFns, tx: optax.GradientTransformation, shardi
 
 def make_eval_step(fns: core.ModelFns, shardings: Any, batch_sharding: Any,
                    compiler_options: Mapping[str, Any] | None = None) -> Callable:
-    """The jitted `(state, video) -> {"action", "privacy", "scores", "kept_ids"}` (scores: first pruning stage)."""
+    """The jitted `(state, video) -> {"action", "privacy", "kept_ids", "scores{s}", "score_ids{s}"}` (per stage)."""
 
     def step(state, video):
         model = nnx.merge(fns.eval_graph, state["params"], state["batch_stats"])
         out, aux = model(core.to_float_video(video))
-        return {**out, "scores": aux["scores"][0] if aux["scores"] else None, "kept_ids": aux["kept_ids"]}
+        stages = {f"{k}{s}": v for k in ("scores", "score_ids") for s, v in enumerate(aux[k], start=1)}
+        return {**out, "kept_ids": aux["kept_ids"], **stages}
 
     return jax.jit(step, in_shardings=(shardings, batch_sharding), out_shardings=batch_sharding,
                    compiler_options=dict(compiler_options or {}) or None)
@@ -180,28 +181,62 @@ def _predict(eval_step: Callable, state: Any, video: np.ndarray, *, batch_size: 
     return {k: np.concatenate(v)[:n] for k, v in parts.items()}
 
 
-def score_quality(scores: np.ndarray, privacy_mask: np.ndarray, kept_ids: np.ndarray,
-                  tubelet: tuple[int, int, int]) -> dict[str, float]:
-    """How well first-stage scores and the final kept set separate privacy tubelets from the rest.
+def score_quality(stage_scores: Sequence[np.ndarray], stage_ids: Sequence[np.ndarray], privacy_mask: np.ndarray,
+                  kept_ids: np.ndarray, tubelet: Sequence[int]) -> dict[str, float]:
+    """How well the pruning scores and the final kept set separate privacy tubelets from the rest.
+
+    A privacy tubelet is one whose privacy fraction (share of its pixels showing a privacy cue) exceeds 0.5.
 
     Args:
-      scores: `(N, T'·H'·W')` first-stage scores in global tubelet order (the first stage scores every tubelet).
+      stage_scores: per pruning stage `(N, n_s)` scores of the tubelets entering it (stage 1 scores all).
+      stage_ids: per stage `(N, n_s)` global ids of those tubelets.
       privacy_mask: `(N, T, H, W)` per-pixel privacy bits (non-zero = a privacy cue is visible).
-      kept_ids: `(N, K)` global ids of the kept tubelets.
+      kept_ids: `(N, K)` global ids of the tubelets kept by every stage.
       tubelet: (t, p, q).
 
     Returns:
-      `score_auroc` (AUROC of −score against privacy fraction > 0.5), `privacy_kept` (fraction of privacy
-      tubelets kept) and `other_kept` (fraction of the other tubelets kept); NaN AUROC without privacy tubelets.
+      `score_auroc`: AUROC of −score at the first stage (all tubelets); `score_auroc_stage{s}`: the same over the
+      tubelets entering stage s ≥ 2; `prune_order_auroc`: AUROC of the order in which pruning drops tubelets
+      (earlier stage first, lower score first within a stage; survivors last), i.e. how privacy-first the whole
+      cascade prunes; `privacy_kept` / `other_kept`: fractions of privacy / other tubelets kept. NaN where a
+      class is empty.
     """
-    frac = synthetic.tubelet_privacy_fraction(privacy_mask, tubelet).reshape(len(scores), -1)
-    positive = frac > 0.5
-    kept = np.zeros(frac.shape, bool)
+    n = len(kept_ids)
+    positive = synthetic.tubelet_privacy_fraction(privacy_mask, tuple(tubelet)).reshape(n, -1) > 0.5
+    both = positive.any() and (~positive).any()
+    nan = float("nan")
+    kept = np.zeros(positive.shape, bool)
     np.put_along_axis(kept, kept_ids.astype(np.int64), True, axis=1)
-    has_both = positive.any() and (~positive).any()
-    return {"score_auroc": M.roc_auc(-scores.ravel(), positive.ravel()) if has_both else float("nan"),
-            "privacy_kept": float(kept[positive].mean()) if positive.any() else float("nan"),
-            "other_kept": float(kept[~positive].mean()) if (~positive).any() else float("nan")}
+    result = {}
+    # order value: stage index s (1-based) + the score's rank among the tubelets entering stage s, scaled to [0, 1)
+    order = np.full(positive.shape, float(len(stage_scores) + 1))
+    for s, (scores, ids) in enumerate(zip(stage_scores, stage_ids), start=1):
+        scores, ids = np.asarray(scores, np.float64), np.asarray(ids, np.int64)
+        labels = np.take_along_axis(positive, ids, axis=1)
+        if s == 1:
+            result["score_auroc"] = M.roc_auc(-scores.ravel(), labels.ravel()) if both else nan
+        elif labels.any() and (~labels).any():
+            result[f"score_auroc_stage{s}"] = M.roc_auc(-scores.ravel(), labels.ravel())
+        ranks = np.argsort(np.argsort(scores, axis=1), axis=1) / scores.shape[1]
+        value = np.zeros(positive.shape)
+        np.put_along_axis(value, ids, s + ranks, axis=1)
+        order = np.where(_dropped_at(s, stage_ids, positive.shape, kept), value, order)
+    result["prune_order_auroc"] = M.roc_auc(-order.ravel(), positive.ravel()) if both else nan
+    result["privacy_kept"] = float(kept[positive].mean()) if positive.any() else nan
+    result["other_kept"] = float(kept[~positive].mean()) if (~positive).any() else nan
+    return result
+
+
+def _dropped_at(stage: int, stage_ids: Sequence[np.ndarray], shape: tuple[int, int], kept: np.ndarray) -> np.ndarray:
+    """`(N, n)` True for tubelets that enter `stage` (1-based) but not the next stage (or the final kept set)."""
+    entering = np.zeros(shape, bool)
+    np.put_along_axis(entering, np.asarray(stage_ids[stage - 1], np.int64), True, axis=1)
+    if stage < len(stage_ids):
+        after = np.zeros(shape, bool)
+        np.put_along_axis(after, np.asarray(stage_ids[stage], np.int64), True, axis=1)
+    else:
+        after = kept
+    return entering & ~after
 
 
 def evaluate(eval_step: Callable, state: Any, data: Mapping[str, np.ndarray], *, batch_size: int,
@@ -213,8 +248,11 @@ def evaluate(eval_step: Callable, state: Any, data: Mapping[str, np.ndarray], *,
     result = {"top1": M.top1_accuracy(pred["action"], data["action"])}
     probs = 1.0 / (1.0 + np.exp(-pred["privacy"].astype(np.float64)))
     result.update(privacy_cmap=M.cmap(probs, data["privacy"]), privacy_f1=M.macro_f1(probs, data["privacy"]))
-    if "privacy_mask" in data and "scores" in pred:
-        result.update(score_quality(pred["scores"], np.asarray(data["privacy_mask"]), pred["kept_ids"], tubelet))
+    stages = sum(1 for k in pred if k.startswith("scores"))
+    if "privacy_mask" in data and stages:
+        result.update(score_quality([pred[f"scores{s}"] for s in range(1, stages + 1)],
+                                    [pred[f"score_ids{s}"] for s in range(1, stages + 1)],
+                                    np.asarray(data["privacy_mask"]), pred["kept_ids"], tubelet))
     result["kept_fraction"] = pred["kept_ids"].shape[1] / num_tubelets
     return result
 
