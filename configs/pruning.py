@@ -82,6 +82,8 @@ def get_config(arg=None):
         cfg.baselines = ml_collections.ConfigDict(dict(downsample=(2, 4), blur_sigma=16.0, actor_mask=""))
         cfg.sweep = ml_collections.ConfigDict(dict(mode="adversarial", lambdas=(0.0, 0.5, 1.0, 2.0),
                                                    keep_rates=(0.9, 0.8, 0.7), action_epochs=0, attacker_epochs=0))
+    if a.smoke:  # a smoke run is all compile: level 0 halves the CPU compile time of its steps
+        cfg.pruner.compiler_options = ml_collections.ConfigDict({"xla_backend_optimization_level": 0})
     if a.demo:
         _demo_budget(cfg, a)
     return cfg

@@ -35,7 +35,7 @@ def test_demo_smoke_writes_report_and_plots(tmp_path, capsys):
     out = tmp_path / "demo"
     assert cli.main(["demo", "--smoke", "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert "| raw |" in printed and "stage 4/4" in printed
+    assert "| raw |" in printed and "stage 5/5" in printed
     report = json.loads((out / "report.json").read_text())
     raw = report["raw_reference"]
     assert 0.0 <= raw["top1"] <= 1.0 and 0.0 <= raw["cmap"] <= 100.0 and 0.0 <= raw["f1"] <= 1.0
@@ -47,3 +47,9 @@ def test_demo_smoke_writes_report_and_plots(tmp_path, capsys):
     grid = report["minimization"]
     assert [r["name"] for r in grid["rows"]] == ["TS", "TS+BL"]
     assert grid["sweet_spot"] in ("TS", "TS+BL") and "Sweet spot" in (out / "report.md").read_text()
+    pruned = report["pruning"]  # method A: the demo's raw row reused, then random pruning and the method
+    assert [r["name"] for r in pruned["rows"]] == ["raw", "random pruning (208/256 tubelets)",
+                                                   "pruning (adversarial, lambda 0.5)"]
+    assert pruned["rows"][0]["cmap"] == raw["cmap"]
+    assert {"pruning_adversarial_png", "pruning_adversarial_gif"} <= set(report["pictures"])
+    assert "Tubelet pruning (method A)" in (out / "report.md").read_text()

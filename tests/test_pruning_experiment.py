@@ -60,7 +60,6 @@ def test_experiment_builds_every_row_sweep_targets_and_pictures(tmp_path, monkey
     calls = {}
     monkeypatch.setattr(leakage, "run", _fake_protocol(calls))
     cfg = pruning.get_config("synthetic,smoke")
-    cfg.pruner.compiler_options = {"xla_backend_optimization_level": 0}  # compile time dominates a smoke run
     cfg.modes = ("cooperative",)  # the adversarial mode's step is covered by tests/test_pruner.py
     cfg.sweep.mode, cfg.sweep.lambdas, cfg.sweep.keep_rates = "cooperative", (2.0,), (0.5,)
     result = experiments.run_experiment(cfg, str(tmp_path), progress=False)
