@@ -12,7 +12,7 @@ Modes (the command to run comes after a bare `--`):
   --sbatch PATH write an sbatch script (`-` prints it) that srun's this launcher once per task.
 
     python -m launch.gpu --local 2 --cpu-collectives gloo -- anonvid train --config configs/x.py:smoke
-    srun python -m launch.gpu -- anonvid train --config configs/x.py:ssbd --workdir /shared/run
+    srun python -m launch.gpu -- anonvid train --config configs/pruning.py:vp_ucf101 --workdir /shared/run
     python -m launch.gpu --sbatch job.sh --nodes 4 --gpus-per-node 8 -- anonvid train --config ...
 
 `--dry-run` prints each process's environment and command as one shell line and runs nothing.

@@ -1,7 +1,7 @@
 """Run anonvid on a Cloud TPU VM slice through `gcloud`: create, install, run, delete.
 
     python -m launch.tpu_vm --name av-v5e --zone us-west4-a --spot \\
-        --config configs/pruning.py:ssbd --workdir gs://my-bucket/runs/pruning -- --config.steps=20000
+        --config configs/pruning.py:vp_ucf101 --workdir gs://my-bucket/runs/pruning -- --config.pruner.epochs=40
 
 Steps (pick with `--steps`, always executed in this order):
   create   `gcloud compute tpus tpu-vm create NAME --zone Z --accelerator-type T --version V [--spot]`
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--python", default="python3.11", help="Python used on the workers to create the venv")
     p.add_argument("--jax-tpu", default=DEFAULT_JAX_TPU, help="pip requirement that brings the TPU jaxlib")
     p.add_argument("--subcommand", default="train", help="anonvid subcommand to run")
-    p.add_argument("--config", help="anonvid config, e.g. configs/pruning.py:ssbd (needed by the run step)")
+    p.add_argument("--config", help="anonvid config, e.g. configs/pruning.py:vp_ucf101 (needed by the run step)")
     p.add_argument("--workdir", help="output directory shared by all workers, gs://... (needed by the run step)")
     p.add_argument("--allow-local-workdir", action="store_true",
                    help="accept a workdir that is not gs:// (only sensible on a shared filesystem mount)")
@@ -96,7 +96,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--zone must not be empty, e.g. --zone us-west4-a")
     if "run" in args.steps:
         if not args.config:
-            parser.error("the run step needs --config, e.g. --config configs/pruning.py:ssbd")
+            parser.error("the run step needs --config, e.g. --config configs/pruning.py:vp_ucf101")
         if not args.workdir:
             parser.error("the run step needs --workdir, e.g. --workdir gs://my-bucket/runs/x")
         if not args.workdir.startswith("gs://") and not args.allow_local_workdir:

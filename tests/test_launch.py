@@ -15,7 +15,7 @@ from launch import gpu, tpu_vm
 REPO = Path(__file__).resolve().parent.parent
 SLURM = {"SLURM_JOB_ID": "4242", "SLURM_NTASKS": "8", "SLURM_PROCID": "5", "SLURM_LOCALID": "1",
          "SLURM_JOB_NODELIST": "gpu[001-004,007],cpu01"}
-TPU = ["--name", "av-v5e", "--zone", "us-west4-a", "--config", "configs/pruning.py:ssbd",
+TPU = ["--name", "av-v5e", "--zone", "us-west4-a", "--config", "configs/pruning.py:vp_ucf101",
        "--workdir", "gs://bucket/runs/p"]
 
 
@@ -50,7 +50,7 @@ def test_tpu_dry_run_all_steps(capsys):
     assert "pip install -q -e ~/anonvid 'jax[tpu]==0.10.2'" in remote_install
     remote_run = shlex.split(run[run.index("--command") + 1])
     assert remote_run[:4] == ["cd", "~/anonvid", "&&", "ANONVID_DISTRIBUTED_AUTO=1"]
-    assert remote_run[4:] == ["~/anonvid-venv/bin/anonvid", "train", "--config", "configs/pruning.py:ssbd",
+    assert remote_run[4:] == ["~/anonvid-venv/bin/anonvid", "train", "--config", "configs/pruning.py:vp_ucf101",
                               "--workdir", "gs://bucket/runs/p", "--config.steps=100", "two words"]
     assert delete == ["gcloud", "compute", "tpus", "tpu-vm", "delete", "av-v5e", "--zone", "us-west4-a",
                       "--quiet"]
