@@ -117,6 +117,19 @@ def _check_field(cfg: ml_collections.ConfigDict, dotted: str) -> None:
         node = node[part]
 
 
+def set_fields(cfg: ml_collections.ConfigDict, values: dict[str, Any]) -> ml_collections.ConfigDict:
+    """Sets existing fields by dotted name (`{"model.kwargs.dim": 96}`) in place; an unknown one raises
+    `ConfigError` naming the known fields at that level. Returns `cfg`."""
+    for dotted, value in values.items():
+        _check_field(cfg, dotted)
+        *parents, last = dotted.split(".")
+        node = cfg
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    return cfg
+
+
 def apply_overrides(cfg: ml_collections.ConfigDict, overrides: Iterable[str]) -> ml_collections.ConfigDict:
     """Applies `--config.a.b=value` strings to a config; an unknown field raises `ConfigError`."""
     from absl import flags

@@ -22,7 +22,6 @@ import numpy as np
 import optax
 from flax import nnx
 from jax.experimental import multihost_utils
-from tqdm.auto import tqdm
 
 from anonvid import metrics as M
 from anonvid import sharding as shd
@@ -207,42 +206,15 @@ def train_classifier(cfg: ml_collections.ConfigDict, train: Mapping[str, np.ndar
                                            shardings=shardings, batches=batches)
     history: list[dict] = list(meta["history"]) if meta else []
 
-    step = int(state["step"])
-    every = int(cfg.checkpoint_every_steps) or steps_per_epoch
-    bar = tqdm(total=total_steps, initial=step, desc=desc or f"{task} {cfg.model.name}", disable=not progress,
-               leave=False, dynamic_ncols=True)
-    it = iter(batches)
-    while step < total_steps:
-        state, out = train_step(state, next(it))
-        step += 1
-        bar.update(1)
-        if step % max(1, int(cfg.log_every_steps)) == 0 or step == total_steps:
-            loss = float(out["loss"])
-            if not np.isfinite(loss):
-                raise FloatingPointError(f"{task} classifier: non-finite loss {loss} at step {step}; lower "
-                                         f"optim.lr or check the inputs")
-            bar.set_postfix(loss=f"{loss:.3f}")
-            if log:
-                log.write({"step": step, "kind": "train", "loss": loss, "grad_norm": float(out["grad_norm"])})
-        if step % steps_per_epoch == 0:
-            result = evaluate(eval_step, state, test, batch_size=int(cfg.eval_batch_size),
-                              batch_sharding=batch_sh, task=task, label_key=label_key, input_key=input_key)
-            result = {"epoch": step // steps_per_epoch, "step": step, **result}
-            history.append(result)
-            if log:
-                log.write({"kind": "eval", **result})
-        if ckpt and (step % every == 0 or step == total_steps):
-            ckpt.save(step, state, {"step": step, "data": batches.get_state(), "history": history})
-    bar.close()
-    if ckpt:
-        ckpt.wait_until_finished()
-        ckpt.close()
+    state, history, step = core.train_loop(
+        train_step, state, batches, total_steps=total_steps, steps_per_epoch=steps_per_epoch,
+        evaluate=lambda st: evaluate(eval_step, st, test, batch_size=int(cfg.eval_batch_size),
+                                     batch_sharding=batch_sh, task=task, label_key=label_key, input_key=input_key),
+        history=history, ckpt=ckpt, log=log, log_every=int(cfg.log_every_steps),
+        checkpoint_every=int(cfg.checkpoint_every_steps), name=f"{task} classifier",
+        desc=desc or f"{task} {cfg.model.name}", progress=progress)
     if log:
         core.plot_curves(log.records, os.path.join(workdir, "curves.png"), title=f"{task}: {cfg.model.name}")
-    if not history:  # a run shorter than one epoch still reports the model it trained
-        history.append({"epoch": 0, "step": step, **evaluate(
-            eval_step, state, test, batch_size=int(cfg.eval_batch_size), batch_sharding=batch_sh, task=task,
-            label_key=label_key, input_key=input_key)})
     criterion = "top1" if task == "action" else "cmap"
     best = max(history, key=lambda r: r[criterion])
     return {"history": history, "final": history[-1], "best": best, "steps": step, "state": state,

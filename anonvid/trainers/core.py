@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +17,7 @@ import numpy as np
 import optax
 from flax import nnx
 from jax.sharding import Mesh
+from tqdm.auto import tqdm
 
 from anonvid import sharding as shd
 
@@ -155,6 +156,61 @@ def open_run(workdir: str | None, *, keep: int, state: Any, shardings: Any, batc
         batches.set_state(meta["data"])
         log.truncate_after(int(meta["step"]))
     return ckpt, log, state, meta
+
+
+def train_loop(train_step: Callable, state: Any, batches: Any, *, total_steps: int, steps_per_epoch: int,
+               evaluate: Callable[[Any], Mapping[str, Any]], history: list[dict], ckpt: Any, log: Any,
+               log_every: int, checkpoint_every: int, name: str, desc: str, progress: bool) -> tuple[Any, list, int]:
+    """The epoch loop the supervised trainers share: step, log, evaluate each epoch, checkpoint, resume-safe.
+
+    Args:
+      train_step: jitted `(state, batch) -> (state, metrics)`; metrics hold at least `loss` (all are logged).
+      state: the (possibly restored) train state; its `step` says where the loop starts.
+      batches: the run's `BatchIterator` (its position is saved with every checkpoint).
+      total_steps, steps_per_epoch: run length and epoch length in steps.
+      evaluate: `state -> metrics dict`, run at the end of every epoch (and once if the run has no full epoch).
+      history: the per-epoch records so far (restored on resume); appended to in place.
+      ckpt, log: the run's `Checkpointer` and `MetricLog` (None without a workdir); the checkpointer is closed.
+      log_every: log the train metrics every this many steps.
+      checkpoint_every: checkpoint every this many steps (0 = every epoch) and at the end.
+      name: what the non-finite-loss error names.
+      desc, progress: progress-bar label and switch.
+
+    Returns:
+      `(state, history, step)`.
+    """
+    step = int(state["step"])
+    every = int(checkpoint_every) or steps_per_epoch
+    bar = tqdm(total=total_steps, initial=step, desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
+    it = iter(batches)
+    try:
+        while step < total_steps:
+            state, out = train_step(state, next(it))
+            step += 1
+            bar.update(1)
+            if step % max(1, int(log_every)) == 0 or step == total_steps:
+                record = {k: float(v) for k, v in out.items()}
+                if not np.isfinite(record["loss"]):
+                    raise FloatingPointError(f"{name}: non-finite loss {record['loss']} at step {step}; lower "
+                                             f"optim.lr or check the inputs")
+                bar.set_postfix(loss=f"{record['loss']:.3f}")
+                if log:
+                    log.write({"step": step, "kind": "train", **record})
+            if step % steps_per_epoch == 0:
+                result = {"epoch": step // steps_per_epoch, "step": step, **evaluate(state)}
+                history.append(result)
+                if log:
+                    log.write({"kind": "eval", **result})
+            if ckpt and (step % every == 0 or step == total_steps):
+                ckpt.save(step, state, {"step": step, "data": batches.get_state(), "history": history})
+    finally:
+        bar.close()
+        if ckpt:
+            ckpt.wait_until_finished()
+            ckpt.close()
+    if not history:  # a run shorter than one epoch still reports the model it trained
+        history.append({"epoch": 0, "step": step, **evaluate(state)})
+    return state, history, step
 
 
 def to_float_video(video: jax.Array) -> jax.Array:

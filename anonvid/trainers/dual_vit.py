@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jax
@@ -31,9 +31,8 @@ import numpy as np
 import optax
 from flax import nnx
 from jax.experimental import multihost_utils
-from tqdm.auto import tqdm
 
-from anonvid import config_defaults
+from anonvid import config_defaults, configlib
 from anonvid import metrics as M
 from anonvid import sharding as shd
 from anonvid.data import augment, pipeline, synthetic
@@ -88,13 +87,7 @@ def default_config(smoke: bool = False, **overrides: Any) -> ml_collections.Conf
     # XLA compiler options of the train and eval steps, e.g. {"xla_backend_optimization_level": 0} to halve
     # CPU compile time of short runs (tests, smoke checks) at some cost in step time.
     cfg.compiler_options = ml_collections.ConfigDict()
-    for dotted, value in overrides.items():
-        node, parts = cfg, dotted.split(".")
-        for part in parts[:-1]:
-            node = node[part]
-        if parts[-1] not in node:
-            raise ValueError(f"unknown config field {dotted!r}; known at that level: {sorted(node.keys())}")
-        node[parts[-1]] = value
+    configlib.set_fields(cfg, overrides)
     return cfg
 
 
@@ -344,41 +337,16 @@ def train_pruner(cfg: ml_collections.ConfigDict, train: Mapping[str, np.ndarray]
     ckpt, log, state, meta = core.open_run(workdir, keep=int(cfg.keep_checkpoints), state=state,
                                            shardings=shardings, batches=batches)
     history: list[dict] = list(meta["history"]) if meta else []
-    evaluate_now = lambda: evaluate(eval_step, state, test, batch_size=int(cfg.eval_batch_size),
-                                    batch_sharding=batch_sh, tubelet=model_config.tubelet,
-                                    num_tubelets=model_config.num_tubelets)
-    step = int(state["step"])
-    every = int(cfg.checkpoint_every_steps) or steps_per_epoch
-    bar = tqdm(total=total_steps, initial=step, desc=desc or f"pruner ({cfg.privacy_mode})", disable=not progress,
-               leave=False, dynamic_ncols=True)
-    it = iter(batches)
-    while step < total_steps:
-        state, out = train_step(state, next(it))
-        step += 1
-        bar.update(1)
-        if step % max(1, int(cfg.log_every_steps)) == 0 or step == total_steps:
-            record = {k: float(v) for k, v in out.items()}
-            if not np.isfinite(record["loss"]):
-                raise FloatingPointError(f"pruner: non-finite loss {record['loss']} at step {step}; lower optim.lr "
-                                         f"or check the inputs")
-            bar.set_postfix(loss=f"{record['loss']:.3f}")
-            if log:
-                log.write({"step": step, "kind": "train", **record})
-        if step % steps_per_epoch == 0:
-            result = {"epoch": step // steps_per_epoch, "step": step, **evaluate_now()}
-            history.append(result)
-            if log:
-                log.write({"kind": "eval", **result})
-        if ckpt and (step % every == 0 or step == total_steps):
-            ckpt.save(step, state, {"step": step, "data": batches.get_state(), "history": history})
-    bar.close()
-    if ckpt:
-        ckpt.wait_until_finished()
-        ckpt.close()
+    state, history, step = core.train_loop(
+        train_step, state, batches, total_steps=total_steps, steps_per_epoch=steps_per_epoch,
+        evaluate=lambda st: evaluate(eval_step, st, test, batch_size=int(cfg.eval_batch_size),
+                                     batch_sharding=batch_sh, tubelet=model_config.tubelet,
+                                     num_tubelets=model_config.num_tubelets),
+        history=history, ckpt=ckpt, log=log, log_every=int(cfg.log_every_steps),
+        checkpoint_every=int(cfg.checkpoint_every_steps), name="pruner", desc=desc or f"pruner ({cfg.privacy_mode})",
+        progress=progress)
     if log:
         core.plot_curves(log.records, os.path.join(workdir, "curves.png"), title=f"pruner ({cfg.privacy_mode})")
-    if not history:
-        history.append({"epoch": 0, "step": step, **evaluate_now()})
     return {"history": history, "final": history[-1], "steps": step, "state": state, "fns": fns,
             "model_config": model_config}
 

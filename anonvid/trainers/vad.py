@@ -43,7 +43,7 @@ from flax import nnx
 from jax.experimental import multihost_utils
 from tqdm.auto import tqdm
 
-from anonvid import config_defaults
+from anonvid import config_defaults, configlib
 from anonvid import metrics as M
 from anonvid import sharding as shd
 from anonvid.data import pipeline
@@ -458,14 +458,5 @@ def default_config(smoke: bool = False, **overrides: Any) -> ml_collections.Conf
     cfg.checkpoint_every_steps = 0
     cfg.keep_checkpoints = 2
     cfg.sharding = config_defaults.sharding()
-    for dotted, value in overrides.items():
-        node, parts = cfg, dotted.split(".")
-        for i, part in enumerate(parts):
-            if not isinstance(node, ml_collections.ConfigDict) or part not in node:
-                known = ", ".join(sorted(node.keys())) if isinstance(node, ml_collections.ConfigDict) else "(none)"
-                raise ValueError(f"unknown config field {dotted!r}: {'.'.join(parts[:i]) or 'the config'} has no "
-                                 f"{part!r}; known: {known}")
-            if i < len(parts) - 1:
-                node = node[part]
-        node[parts[-1]] = value
+    configlib.set_fields(cfg, overrides)
     return cfg
