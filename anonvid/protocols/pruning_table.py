@@ -117,28 +117,35 @@ def run(cfg: ml_collections.ConfigDict, *, train: Mapping[str, np.ndarray], test
     mcfg = first.config
     keep = PA.kept_tubelets(first)
     kept_fraction = keep / mcfg.num_tubelets
-    rows = [protocol("raw", leakage.identity, kept_fraction=1.0)]
+    # (priority, name, anonymizer, split anonymizer, extra columns), in the table's order. Rows run by priority
+    # — raw, random pruning and the method first — so that a run cut short has the comparison that matters.
+    specs = [(0, "raw", leakage.identity, None, {"kept_fraction": 1.0})]
     for f in cfg.baselines.downsample:
-        rows.append(protocol(f"downsample x{f}", minimize.parse(f"pixelate({int(f)})").apply, kept_fraction=1.0))
+        specs.append((2, f"downsample x{f}", minimize.parse(f"pixelate({int(f)})").apply, None,
+                      {"kept_fraction": 1.0}))
     if float(cfg.baselines.blur_sigma) > 0:
         sigma = float(cfg.baselines.blur_sigma)
-        rows.append(protocol(f"strong blur (sigma {sigma:g} px)", lambda x: minimize.gaussian_blur(x, sigma),
-                             kept_fraction=1.0))
+        specs.append((2, f"strong blur (sigma {sigma:g} px)", lambda x: minimize.gaussian_blur(x, sigma), None,
+                      {"kept_fraction": 1.0}))
     if cfg.baselines.actor_mask and cfg.baselines.actor_mask in train:
-        rows.append(protocol("actor blackening (ground-truth mask)",
-                             split_anonymizer=PA.mask_blackening(cfg.baselines.actor_mask),
-                             kept_fraction=float(1.0 - np.mean(np.asarray(test[cfg.baselines.actor_mask]) != 0))))
-    rows.append(protocol(f"random pruning ({keep}/{mcfg.num_tubelets} tubelets)",
-                         split_anonymizer=PA.random_pruning(grid=mcfg.grid, tubelet=mcfg.tubelet, keep=keep,
-                                                            seed=int(cfg.pruner.seed)),
-                         kept_fraction=kept_fraction))
+        actor = float(1.0 - np.mean(np.asarray(test[cfg.baselines.actor_mask]) != 0))
+        specs.append((2, "actor blackening (ground-truth mask)", None, PA.mask_blackening(cfg.baselines.actor_mask),
+                      {"kept_fraction": actor}))
+    specs.append((1, f"random pruning ({keep}/{mcfg.num_tubelets} tubelets)", None,
+                  PA.random_pruning(grid=mcfg.grid, tubelet=mcfg.tubelet, keep=keep, seed=int(cfg.pruner.seed)),
+                  {"kept_fraction": kept_fraction}))
     for mode in cfg.modes:
         model = pruners[mode]["model"]
         extra = {"kept_fraction": kept_fraction, "mode": mode}
         if has_masks:
             extra.update(score_auroc(model, test, lambda_priv=model.config.lambda_priv))
-        rows.append(protocol(f"pruning ({mode}, lambda {model.config.lambda_priv:g})",
-                             PA.make_anonymizer(model, fill=cfg.fill), **extra))
+        specs.append((1, f"pruning ({mode}, lambda {model.config.lambda_priv:g})",
+                      PA.make_anonymizer(model, fill=cfg.fill), None, extra))
+    done = {}
+    for i in sorted(range(len(specs)), key=lambda i: specs[i][0]):
+        _, name, anonymize, split_anonymizer, extra = specs[i]
+        done[i] = protocol(name, anonymize, split_anonymizer, **extra)
+    rows = [done[i] for i in range(len(specs))]
 
     sweep = []
     if cfg.sweep.lambdas:
@@ -156,10 +163,12 @@ def run(cfg: ml_collections.ConfigDict, *, train: Mapping[str, np.ndarray], test
                                                      fill=cfg.fill), proto_cfg=proto, **extra))
     figures = []
     if workdir:
-        figures += _tradeoff_plot(rows, sweep, os.path.join(workdir, "tradeoff.png"))
+        budget = (f"sweep: action {_sweep_protocol(cfg).action.epochs} / attacker "
+                  f"{_sweep_protocol(cfg).attacker.epochs} epochs" if sweep else "")
+        figures += _tradeoff_plot(rows, sweep, os.path.join(workdir, "tradeoff.png"), budget)
         figures += _pictures(cfg, pruners, test, workdir)
     result = {"rows": [_short(r) for r in rows], "sweep": [_short(r) for r in sweep],
-              "pruners": {m: p["final"] for m, p in pruners.items()}, "targets": targets(rows, cfg.modes),
+              "pruners": {m: p["final"] for m, p in pruners.items()}, "targets": targets(rows),
               "figures": figures}
     result["table"] = markdown_table(result["rows"])
     result["sweep_table"] = markdown_table(result["sweep"]) if sweep else ""
@@ -172,7 +181,7 @@ def _short(row: Mapping[str, Any]) -> dict:
     return {k: v for k, v in row.items() if k in keep or k.startswith("score_auroc_stage")}
 
 
-def targets(rows: Sequence[Mapping[str, Any]], modes: Sequence[str]) -> dict[str, Any]:
+def targets(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Issue 3's synthetic targets for each method row, checked against the raw and random-pruning rows."""
     by = {r["name"]: r for r in rows}
     raw = by["raw"]
@@ -210,8 +219,9 @@ def markdown_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def _tradeoff_plot(rows, sweep, path: str) -> list[str]:
-    """Action top-1 (↑) against attacker cMAP (↓): the table's rows as labelled points, the sweep as lines."""
+def _tradeoff_plot(rows, sweep, path: str, sweep_budget: str = "") -> list[str]:
+    """Action top-1 (↑) against attacker cMAP (↓): the table's rows as labelled points, the sweep as lines
+    (its rows may have a shorter protocol budget, named in the title)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -230,7 +240,10 @@ def _tradeoff_plot(rows, sweep, path: str) -> list[str]:
                         textcoords="offset points")
     ax.set_xlabel("attacker cMAP (%) ↓")
     ax.set_ylabel("action top-1 (%) ↑")
-    ax.set_title("privacy-utility trade-off (sweep labels: keep rate per pruning block)", fontsize=9)
+    title = "privacy-utility trade-off"
+    if sweep:
+        title += f"\nsweep (triangles, labelled by keep rate per pruning block; {sweep_budget})"
+    ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     if lambdas:
         ax.legend(fontsize=8)
