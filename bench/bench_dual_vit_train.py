@@ -18,13 +18,15 @@ the minimum over repetitions and the ratio anonvid clips/s ÷ PyTorch clips/s (i
 
 Usage:
   python -m bench.bench_dual_vit_train [--variant small] [--frames 16] [--size 112] [--batch 8]
-                                       [--keep-rates 0.9] [--reps 5] [--torch-compile] [--out results.json]
+                                       [--keep-rates 0.9] [--reps 5] [--threads 0] [--torch-compile]
+                                       [--glibc-reuse] [--out results.json]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -35,8 +37,7 @@ from flax import nnx
 
 from anonvid import compile_cache, config_defaults, pruning
 from anonvid import sharding as shd
-from anonvid.models.dual_vit import make_config
-from anonvid.models.registry import build_model
+from anonvid.models.dual_vit import DualViT, make_config
 from anonvid.trainers import core
 from bench import timing
 from bench.peers.torch_dual_vit import TorchDualViT, copy_from_anonvid
@@ -111,19 +112,32 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--keep-rates", default="0.9",
                         help="comma list: one keep rate for every pruning block, or one per block")
     parser.add_argument("--reps", type=int, default=5, help="interleaved repetitions (median and min reported)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="threads for both libraries (0 = every core the process may use, XLA:CPU's default)")
     parser.add_argument("--torch-compile", action="store_true", help="also time torch.compile(model)")
+    parser.add_argument("--glibc-reuse", action="store_true",
+                        help="restart under GLIBC_TUNABLES that keep freed memory in the process (bench.timing."
+                             "GLIBC_REUSE): XLA:CPU's per-step temporaries are then not page-faulted in every step")
     parser.add_argument("--out", help="write results as JSON here")
     args = parser.parse_args(argv)
+    if args.glibc_reuse:
+        timing.reexec_with_glibc_reuse("bench.bench_dual_vit_train", sys.argv[1:] if argv is None else list(argv))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = args.threads or cores
+    if args.threads:  # read when JAX starts its CPU backend, i.e. at the first computation below
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
+                                   f"{str(threads > 1).lower()} intra_op_parallelism_threads={threads}").strip()
+    torch.set_num_threads(threads)  # by default XLA:CPU's intra-op pool uses every core the process may run on
     compile_cache.enable()
-    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    torch.set_num_threads(threads)  # XLA:CPU's intra-op pool uses every core the process may run on
 
     rates = tuple(float(r) for r in args.keep_rates.split(",") if r)
     if len(rates) == 1:
         rates = rates * len(make_config(NUM_CLASSES, args.variant).prune_blocks)
-    model = build_model("dual_vit", NUM_CLASSES, kwargs={
-        "variant": args.variant, "num_attributes": NUM_ATTRS, "num_frames": args.frames,
-        "image_size": (args.size, args.size), "keep_rates": rates})
+    # One compiled initialiser (as anonvid.models.registry does; that module is not imported here because importing
+    # it starts JAX's backend, which must wait until --threads has set XLA_FLAGS).
+    model = nnx.jit(lambda: DualViT(NUM_CLASSES, num_attributes=NUM_ATTRS, variant=args.variant,
+                                    num_frames=args.frames, image_size=(args.size, args.size), keep_rates=rates,
+                                    rngs=nnx.Rngs(0)))()
     cfg = model.config
     flops_fwd = pruning.flops_per_clip(cfg)
     print(f"DualViT {args.variant}: D {cfg.dim}, depth {cfg.depth}, {cfg.num_heads} heads, clip {cfg.num_frames}x"
@@ -179,11 +193,12 @@ def main(argv: list[str] | None = None) -> dict:
     if args.torch_compile:
         runners["torch.compile"] = torch_runner(torch.compile(peer))
     print(f"  warming up {', '.join(runners)} ...", flush=True)
-    times = timing.interleaved_times(runners, args.reps, warmup=2, progress=lambda m: print(m, flush=True))
+    times, cpu = timing.interleaved_times(runners, args.reps, warmup=2, progress=lambda m: print(m, flush=True))
     rows = {}
     for name, ts in times.items():
         s = timing.summary(ts)
-        rows[name] = {"time_s": s, "times_s": ts, "clips_per_s_median": args.batch / s["median"],
+        rows[name] = {"time_s": s, "times_s": ts, "cpu_s": timing.summary(cpu[name]),
+                      "clips_per_s_median": args.batch / s["median"],
                       "clips_per_s_best": args.batch / s["min"],
                       "train_gflops_median": 3 * flops_fwd * args.batch / s["median"] / 1e9}
     ratio = {name: rows["anonvid"]["clips_per_s_median"] / r["clips_per_s_median"]
@@ -191,13 +206,14 @@ def main(argv: list[str] | None = None) -> dict:
     ratio_best = {name: rows["anonvid"]["clips_per_s_best"] / r["clips_per_s_best"]
                   for name, r in rows.items() if name != "anonvid"}
     lines = [("| implementation | median s/step | min s/step | clips/s (median) | clips/s (best) | ≈ GFLOP/s | "
-              "anonvid ÷ this (median) | anonvid ÷ this (best) |"),
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+              "anonvid ÷ this (median) | anonvid ÷ this (best) | CPU s/step (median) |"),
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, r in rows.items():
         lines.append(f"| {name} | {r['time_s']['median']:.2f} | {r['time_s']['min']:.2f} | "
                      f"{r['clips_per_s_median']:.2f} | {r['clips_per_s_best']:.2f} | {r['train_gflops_median']:.0f} | "
                      f"{'—' if name == 'anonvid' else format(ratio[name], '.2f') + '×'} | "
-                     f"{'—' if name == 'anonvid' else format(ratio_best[name], '.2f') + '×'} |")
+                     f"{'—' if name == 'anonvid' else format(ratio_best[name], '.2f') + '×'} | "
+                     f"{r['cpu_s']['median']:.2f} |")
     table = "\n".join(lines)
     print(table)
     result = {
@@ -207,8 +223,10 @@ def main(argv: list[str] | None = None) -> dict:
                    "frames": cfg.num_frames, "size": list(cfg.image_size), "tubelet": list(cfg.tubelet),
                    "tubelets": cfg.num_tubelets, "prune_blocks": list(cfg.prune_blocks), "keep_rates": list(rates),
                    "fuse": cfg.fuse, "drop_path_rate": cfg.drop_path_rate, "batch": args.batch, "reps": args.reps,
+                   "threads": threads,
                    "forward_gflop_per_clip": flops_fwd / 1e9},
-        "environment": timing.environment(torch=torch.__version__, torch_threads=torch.get_num_threads()),
+        "environment": timing.environment(host_memory=timing.host_memory_note(), torch=torch.__version__,
+                                          torch_threads=torch.get_num_threads()),
     }
     if args.out:
         with open(args.out, "w") as f:

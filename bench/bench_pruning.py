@@ -18,13 +18,15 @@ clips with 2×16×16 tubelets, i.e. 8×7×7 = 392 tubelets + 2 CLS tokens.
 
 Usage:
   python -m bench.bench_pruning [--variant small] [--frames 16] [--size 112] [--batches 1,32]
-                                [--keep-rates 1.0,0.9,0.7,0.5] [--fuse on,off] [--reps 5] [--out results.json]
+                                [--keep-rates 1.0,0.9,0.7,0.5] [--fuse on] [--reps 3] [--glibc-reuse]
+                                [--out results.json]
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -76,7 +78,7 @@ def bench_batch(model: DualViT, batch: int, rates: list[float], fuses: list[bool
     runners = {name: (lambda f=fwd: jax.block_until_ready(f(params, clips))) for name, (_, _, fwd) in
                variants.items()}
     print(f"  batch {batch}: compiling and warming up {len(runners)} programs ...", flush=True)
-    times = timing.interleaved_times(runners, reps, progress=lambda m: print(m, flush=True))
+    times, cpu = timing.interleaved_times(runners, reps, progress=lambda m: print(m, flush=True))
     base_name = variant_name(1.0, True)
     base = timing.summary(times[base_name])
     flops_base = pruning.flops_per_clip(cfg, (1.0,) * n_blocks)
@@ -90,7 +92,7 @@ def bench_batch(model: DualViT, batch: int, rates: list[float], fuses: list[bool
         rows.append({
             "batch": batch, "keep_rate": rate, "fuse": fuse, "tubelets_after_stages": list(counts),
             "gflop_per_clip": flops / 1e9, "flop_ratio": flop_ratio,
-            "time_s": s, "times_s": times[name],
+            "time_s": s, "times_s": times[name], "cpu_s": timing.summary(cpu[name]),
             "speedup_median": speedup, "speedup_min": base["min"] / s["min"],
             "efficiency": speedup / flop_ratio, "achieved_gflops": flops * batch / s["median"] / 1e9,
             "target_met": None if rate == 1.0 else bool(speedup >= TARGET_EFFICIENCY * flop_ratio),
@@ -126,10 +128,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--batches", default="1,32", help="comma list of batch sizes")
     parser.add_argument("--keep-rates", default="1.0,0.9,0.7,0.5",
                         help="comma list of keep rates, applied at every pruning block (1.0 = the baseline)")
-    parser.add_argument("--fuse", default="on,off", help="fusion variants to time: on, off or on,off")
-    parser.add_argument("--reps", type=int, default=5, help="interleaved repetitions (median and min reported)")
+    parser.add_argument("--fuse", default="on", help="fusion variants to time: on, off or on,off")
+    parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions (median and min reported)")
+    parser.add_argument("--glibc-reuse", action="store_true",
+                        help="restart under GLIBC_TUNABLES that keep freed memory in the process (bench.timing."
+                             "GLIBC_REUSE): XLA:CPU's per-step temporaries are then not page-faulted in every step")
     parser.add_argument("--out", help="write results as JSON here")
     args = parser.parse_args(argv)
+    if args.glibc_reuse:
+        timing.reexec_with_glibc_reuse("bench.bench_pruning", sys.argv[1:] if argv is None else list(argv))
     compile_cache.enable()
     rates = _floats(args.keep_rates)
     if 1.0 not in rates:
@@ -154,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
                    "frames": cfg.num_frames, "size": list(cfg.image_size), "tubelet": list(cfg.tubelet),
                    "tubelets": cfg.num_tubelets, "prune_blocks": list(cfg.prune_blocks), "batches": batches,
                    "keep_rates": rates, "reps": args.reps, "target_efficiency": TARGET_EFFICIENCY},
-        "environment": timing.environment(),
+        "environment": timing.environment(host_memory=timing.host_memory_note()),
     }
     if args.out:
         with open(args.out, "w") as f:

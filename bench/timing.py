@@ -11,6 +11,7 @@ import math
 import os
 import platform
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
@@ -18,8 +19,9 @@ PAUSE_S = 0.05
 
 
 def interleaved_times(runners: dict[str, Callable[[], object]], reps: int, *, min_rep_s: float = 0.0,
-                      warmup: int = 1, progress: Callable[[str], None] | None = None) -> dict[str, list[float]]:
-    """Wall seconds of one call of each runner, per interleaved repetition.
+                      warmup: int = 1, progress: Callable[[str], None] | None = None
+                      ) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Wall and CPU seconds of one call of each runner, per interleaved repetition.
 
     Args:
       runners: name → zero-argument callable that runs the work *and waits for it* (`block_until_ready`).
@@ -30,7 +32,9 @@ def interleaved_times(runners: dict[str, Callable[[], object]], reps: int, *, mi
       progress: called with a short message after each repetition (e.g. `print`).
 
     Returns:
-      name → list of `reps` per-call times in seconds.
+      `(wall, cpu)`: name → list of `reps` per-call wall times in seconds, and name → the process CPU time (all
+      threads, user + system) of the same calls. On a shared machine the wall time grows with other jobs' load;
+      the CPU time much less (it still counts threads spinning at a barrier while a sibling is descheduled).
     """
     calls = {}
     for name, run in runners.items():
@@ -40,16 +44,18 @@ def interleaved_times(runners: dict[str, Callable[[], object]], reps: int, *, mi
             dt = time.perf_counter() - t0
         calls[name] = max(1, math.ceil(min_rep_s / max(dt, 1e-6))) if min_rep_s else 1
     times: dict[str, list[float]] = {name: [] for name in runners}
+    cpu: dict[str, list[float]] = {name: [] for name in runners}
     for rep in range(reps):
         for name, run in runners.items():
             time.sleep(PAUSE_S)
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             for _ in range(calls[name]):
                 run()
             times[name].append((time.perf_counter() - t0) / calls[name])
+            cpu[name].append((time.process_time() - c0) / calls[name])
         if progress:
             progress(f"    rep {rep + 1}/{reps}: " + "  ".join(f"{n} {ts[-1] * 1e3:.0f} ms" for n, ts in times.items()))
-    return times
+    return times, cpu
 
 
 def summary(ts: list[float]) -> dict[str, float]:
@@ -67,3 +73,29 @@ def environment(**extra) -> dict:
            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     env.update(extra)
     return env
+
+
+# glibc malloc settings under which freed memory stays in the process: one arena, no mmap for large blocks, no
+# trimming of the heap top. XLA:CPU allocates each execution's temporaries as one large block (2.26 GB for the
+# ViT-S train step at batch 8); by default glibc maps it fresh and unmaps it after every execution, so every step
+# page-faults it in again (551k minor faults, ~1.3 s of system time per step on the 2-core machine). PyTorch's
+# many smaller tensors are recycled by glibc's heap either way. Read only at process start.
+GLIBC_REUSE = "glibc.malloc.arena_max=1:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736"
+
+
+def reexec_with_glibc_reuse(module: str, argv: list[str]) -> None:
+    """Restarts this benchmark (`python -m module argv`) with `GLIBC_TUNABLES=GLIBC_REUSE`, unless already set.
+
+    The tunables are read by the dynamic loader at process start, so they cannot be switched on in-process.
+    """
+    if os.environ.get("GLIBC_TUNABLES") == GLIBC_REUSE:
+        return
+    env = dict(os.environ, GLIBC_TUNABLES=GLIBC_REUSE)
+    print(f"restarting with GLIBC_TUNABLES={GLIBC_REUSE}", flush=True)
+    sys.stdout.flush()
+    os.execve(sys.executable, [sys.executable, "-m", module, *argv], env)
+
+
+def host_memory_note() -> str:
+    """'glibc reuse' when this process runs under `GLIBC_REUSE`, else 'default'."""
+    return "glibc reuse" if os.environ.get("GLIBC_TUNABLES") == GLIBC_REUSE else "default"
