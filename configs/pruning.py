@@ -17,7 +17,9 @@ builders exist (issue 7); initialise the ViT from your own ImageNet ViT-B/16 `.n
 `anonvid.models.vit_inflate.init_from_image_vit`.
 
 Arguments: one of `synthetic` | `vp_ucf101` | `vp_hmdb51` | `pa_hmdb51`, plus `smoke`, `demo`, `epochs=` (pruner),
-`seed=`. Override anything with `--config.<field>=...`, e.g. `--config.sweep.lambdas='(0.5, 1.0)'`.
+`seed=`. Override anything with `--config.<field>=...`, e.g. `--config.sweep.lambdas='(0.5, 1.0)'`;
+`--config.sweep.protocol=False` keeps only the sweep's score metrics (seconds) and skips its fresh-attacker
+rows (minutes each).
 """
 import ml_collections
 
@@ -61,7 +63,7 @@ def get_config(arg=None):
         cfg.baselines = ml_collections.ConfigDict(dict(downsample=(2, 4), blur_sigma=2.0, actor_mask="action_mask"))
         cfg.sweep = ml_collections.ConfigDict(dict(
             mode="adversarial", lambdas=() if a.smoke else (0.0, 0.5, 2.0),
-            keep_rates=() if a.smoke else (0.9, 0.75, 0.6), action_epochs=6, attacker_epochs=8))
+            keep_rates=() if a.smoke else (0.9, 0.75, 0.6), protocol=True, action_epochs=6, attacker_epochs=8))
     else:
         name = chosen[0]
         cfg.data = ml_collections.ConfigDict(dict(name=name, num_frames=16, frame_stride=2, height=224, width=224,
@@ -81,7 +83,8 @@ def get_config(arg=None):
                                          temporal_pool="mean_logits")
         cfg.baselines = ml_collections.ConfigDict(dict(downsample=(2, 4), blur_sigma=16.0, actor_mask=""))
         cfg.sweep = ml_collections.ConfigDict(dict(mode="adversarial", lambdas=(0.0, 0.5, 1.0, 2.0),
-                                                   keep_rates=(0.9, 0.8, 0.7), action_epochs=0, attacker_epochs=0))
+                                                   keep_rates=(0.9, 0.8, 0.7), protocol=True, action_epochs=0,
+                                                   attacker_epochs=0))
     if a.smoke:  # a smoke run is all compile: level 0 halves the CPU compile time of its steps
         cfg.pruner.compiler_options = ml_collections.ConfigDict({"xla_backend_optimization_level": 0})
     if a.demo:

@@ -82,14 +82,18 @@ def test_experiment_builds_every_row_sweep_targets_and_pictures(tmp_path, monkey
     assert 0.0 <= method["prune_order_auroc"] <= 1.0
     (point,) = result["sweep"]
     assert point["lambda_priv"] == 2.0 and point["keep_rate"] == 0.5
+    (score_point,) = result["sweep_scores"]
+    assert score_point["kept_fraction"] == 0.25 and 0.0 <= score_point["privacy_kept"] <= 1.0
     assert tubelet_black(calls[point["name"]]).sum(axis=(1, 2, 3)).tolist() == [256 - 64] * 16  # 256 → 128 → 64
     target = result["targets"]["pruning (cooperative, lambda 0.5)"]
     rand = result["rows"][5]
     assert target["beats_random_pruning"] == (method["cmap"] < rand["cmap"] and method["top1"] >= rand["top1"])
     assert target["top1_drop_points"] == pytest.approx(100 * (result["rows"][0]["top1"] - method["top1"]), abs=0.01)
-    for name in ("results.json", "results.md", "tradeoff.png", "pruning_cooperative.png", "pruning_cooperative.gif"):
+    for name in ("results.json", "results.md", "tradeoff.png", "score_sweep.png", "pruning_cooperative.png",
+                 "pruning_cooperative.gif"):
         assert os.path.getsize(tmp_path / name) > 0, name
     md = (tmp_path / "results.md").read_text()
-    assert "## Targets (issue 3)" in md and "λ_priv × keep-rate sweep" in md
+    assert "## Targets (issue 3)" in md and "fresh-attacker rows (shorter protocol budget)" in md
+    assert "where the pruning falls" in md
     with open(tmp_path / "results.json") as f:
         assert json.load(f)["table"] == pruning_table.markdown_table(result["rows"])
