@@ -117,6 +117,8 @@ class TorchDualViT(nn.Module):
                  "pixel_std")
         if getattr(cfg, "temporal_strict", False):
             raise NotImplementedError("the torch peer implements per-tubelet top-k only (temporal_strict=False)")
+        if getattr(cfg, "motion_input", False):
+            raise NotImplementedError("the torch peer embeds RGB only (motion_input=False)")
         kwargs = {name: getattr(cfg, name) for name in names}
         kwargs.update(overrides)
         return cls(cfg.num_classes, **kwargs)
