@@ -24,7 +24,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -228,11 +227,7 @@ def main(argv: list[str] | None = None) -> dict:
         "environment": timing.environment(host_memory=timing.host_memory_note(), torch=torch.__version__,
                                           torch_threads=torch.get_num_threads()),
     }
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(result, f, indent=2)
-        print(f"wrote {args.out}")
-    return result
+    return timing.write_result(args.out, result)
 
 
 if __name__ == "__main__":

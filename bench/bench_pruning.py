@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 
 import jax
@@ -163,11 +162,7 @@ def main(argv: list[str] | None = None) -> dict:
                    "keep_rates": rates, "reps": args.reps, "target_efficiency": TARGET_EFFICIENCY},
         "environment": timing.environment(host_memory=timing.host_memory_note()),
     }
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(result, f, indent=2)
-        print(f"wrote {args.out}")
-    return result
+    return timing.write_result(args.out, result)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ parallel region) go idle, so that no call is timed against another library's spi
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
@@ -99,3 +100,12 @@ def reexec_with_glibc_reuse(module: str, argv: list[str]) -> None:
 def host_memory_note() -> str:
     """'glibc reuse' when this process runs under `GLIBC_REUSE`, else 'default'."""
     return "glibc reuse" if os.environ.get("GLIBC_TUNABLES") == GLIBC_REUSE else "default"
+
+
+def write_result(path: str | None, result: dict) -> dict:
+    """Writes a bench's result dict as JSON to `path` (if given), says where, and returns the result."""
+    if path:
+        with open(path, "w") as f:
+            json.dump(result, f, indent=2)
+        print(f"wrote {path}")
+    return result
