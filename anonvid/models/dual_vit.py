@@ -70,8 +70,9 @@ class DualViTConfig:
       temporal_strict: keep the same spatial positions in every time slot (scores pooled over time).
       remat: rematerialise blocks in the backward pass.
       motion_input: embed 6 channels per pixel, the normalised clip and the clip minus its per-pixel temporal mean
-        (a motion stream, as the R3D action model's `temporal_center`). A ViT trained from scratch on little data
-        learns actions that live only in the motion far faster with it; pruning and masks are unchanged.
+        (a motion stream, as the R3D action model's `temporal_center`). On the synthetic benchmark, where the action
+        is only in the motion, a ViT trained from scratch learned faster with it (top-1 0.46 vs 0.40 after 6
+        epochs, one run each); pruning and masks are unchanged.
       pixel_mean, pixel_std: input normalisation of [0, 1] pixels (ImageNet statistics by default; set them to
         those the 2-D weights were trained with when inflating an image ViT).
     """
