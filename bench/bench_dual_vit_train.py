@@ -114,9 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=0,
                         help="threads for both libraries (0 = every core the process may use, XLA:CPU's default)")
     parser.add_argument("--torch-compile", action="store_true", help="also time torch.compile(model)")
-    parser.add_argument("--glibc-reuse", action="store_true",
-                        help="restart under GLIBC_TUNABLES that keep freed memory in the process (bench.timing."
-                             "GLIBC_REUSE): XLA:CPU's per-step temporaries are then not page-faulted in every step")
+    timing.add_glibc_reuse_flag(parser)
     parser.add_argument("--out", help="write results as JSON here")
     args = parser.parse_args(argv)
     if args.glibc_reuse:

@@ -129,9 +129,7 @@ def main(argv: list[str] | None = None) -> dict:
                         help="comma list of keep rates, applied at every pruning block (1.0 = the baseline)")
     parser.add_argument("--fuse", default="on", help="fusion variants to time: on, off or on,off")
     parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions (median and min reported)")
-    parser.add_argument("--glibc-reuse", action="store_true",
-                        help="restart under GLIBC_TUNABLES that keep freed memory in the process (bench.timing."
-                             "GLIBC_REUSE): XLA:CPU's per-step temporaries are then not page-faulted in every step")
+    timing.add_glibc_reuse_flag(parser)
     parser.add_argument("--out", help="write results as JSON here")
     args = parser.parse_args(argv)
     if args.glibc_reuse:

@@ -109,3 +109,10 @@ def write_result(path: str | None, result: dict) -> dict:
             json.dump(result, f, indent=2)
         print(f"wrote {path}")
     return result
+
+
+def add_glibc_reuse_flag(parser) -> None:
+    """The `--glibc-reuse` option the CPU benches share (see `reexec_with_glibc_reuse`)."""
+    parser.add_argument("--glibc-reuse", action="store_true",
+                        help="restart under GLIBC_TUNABLES that keep freed memory in the process (bench.timing."
+                             "GLIBC_REUSE): XLA:CPU's per-step temporaries are then not page-faulted in every step")

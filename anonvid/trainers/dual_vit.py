@@ -169,8 +169,7 @@ def _predict(eval_step: Callable, state: Any, video: np.ndarray, *, batch_size: 
     for batch in batches:
         out = eval_step(state, batch["video"])
         for k, v in out.items():
-            if v is not None:
-                parts.setdefault(k, []).append(np.asarray(multihost_utils.process_allgather(v, tiled=True)))
+            parts.setdefault(k, []).append(np.asarray(multihost_utils.process_allgather(v, tiled=True)))
     return {k: np.concatenate(v)[:n] for k, v in parts.items()}
 
 
