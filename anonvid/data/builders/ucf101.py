@@ -103,6 +103,9 @@ class Ucf101(action_video.ActionVideoBuilder):
     DEFAULT_CONFIG_NAME = "split1"
     NUM_CLASSES = 101
 
+    def _video_path(self, rel: str) -> Path:
+        return self._manual_dir / VIDEOS_DIR / rel
+
     def _labels_features(self) -> dict:
         return {}
 
@@ -125,11 +128,12 @@ class Ucf101(action_video.ActionVideoBuilder):
         if len(classes) != self.NUM_CLASSES:
             raise DatasetError(f"classInd.txt lists {len(classes)} classes; UCF101 has {self.NUM_CLASSES}")
         self.info.features["action"].names = classes
+        self._listed = {rel for items in entries.values() for rel, _ in items}
         return entries
 
     def _example(self, item, split):
         rel, label = item
-        decoded = self._decode(self._manual_dir / VIDEOS_DIR / rel, rel)
+        decoded = self._decode(self._video_path(rel), rel)
         if decoded is None:
             return None
         video, fps = decoded
