@@ -61,26 +61,6 @@ def make_config(split: int = 1, height: int = DEFAULT_SIZE[0], width: int = DEFA
                                                   f"{'native size' if not height else f'{height}x{width}'}")
 
 
-def parse_config_name(name: str) -> dict:
-    """Inverse of `config_name` for split configs: "split2_112x112" -> {split: 2, height: 112, width: 112}."""
-    base, _, size = name.partition("_")
-    out: dict = {}
-    if base.startswith("split") and base[5:].isdigit():
-        out["split"] = int(base[5:])
-    else:
-        out["protocol"] = base
-    if not size:
-        out["height"], out["width"] = DEFAULT_SIZE
-    elif size == "native":
-        out["height"], out["width"] = 0, 0
-    else:
-        h, _, w = size.partition("x")
-        if not (h.isdigit() and w.isdigit()):
-            raise ValueError(f"cannot parse config name {name!r}; expected e.g. split1, split1_224x224, split1_native")
-        out["height"], out["width"] = int(h), int(w)
-    return out
-
-
 def video_feature(cfg: VideoConfig) -> tfds.features.Tensor:
     """The `video` feature: uint8 (F, H, W, 3) with ZLIB; F (and H, W at native size) vary per video."""
     h, w = (cfg.height, cfg.width) if cfg.height else (None, None)

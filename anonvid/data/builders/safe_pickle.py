@@ -12,8 +12,13 @@ import pickle
 from typing import Any
 
 # (module, name) pairs that plain numpy array pickles reference. `numpy.core` is NumPy 1.x's name of
-# `numpy._core` (NumPy 2.x keeps it as a deprecated alias); files written by either must load.
+# `numpy._core` (NumPy 2.x keeps it as a deprecated alias); files written by either must load. Protocol <= 2
+# pickles rebuild the arrays' raw bytes with `_codecs.encode(str, "latin1")`, a pure function.
 ALLOWED_GLOBALS: frozenset[tuple[str, str]] = frozenset({
+    ("_codecs", "encode"),
+    # Protocol 5 pickles of contiguous arrays: `_frombuffer(bytes, dtype, shape, order)`, a pure constructor.
+    ("numpy._core.numeric", "_frombuffer"),
+    ("numpy.core.numeric", "_frombuffer"),
     ("numpy.core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "_reconstruct"),
     ("numpy", "ndarray"),
@@ -36,8 +41,8 @@ class _AllowListUnpickler(pickle.Unpickler):
                 f"{self._source} references {module}.{name}, which is not a numpy array-reconstruction global; "
                 f"refusing to load it (it could run code). Allowed: {sorted('.'.join(g) for g in ALLOWED_GLOBALS)}."
                 " Re-export the labels as plain arrays, or inspect the file with pickletools.dis first.")
-        if module == "numpy.core.multiarray":
-            module = "numpy._core.multiarray"  # same function, without NumPy 2's deprecation warning
+        if module.startswith("numpy.core."):
+            module = "numpy._core." + module[len("numpy.core."):]  # same function, without NumPy 2's deprecation warning
         return super().find_class(module, name)
 
     def persistent_load(self, pid):  # persistent ids would be resolved by us: nothing is allowed
