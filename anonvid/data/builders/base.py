@@ -133,6 +133,11 @@ class ManualDirBuilder(tfds.core.GeneratorBasedBuilder):
             example["index"] = written
             yield key, example
             written += 1
+        if written == 0:
+            first = [v[0] for v in self.skips.examples.values()]
+            raise DatasetError(f"{self.name}: split {split!r} has no examples; skipped so far: "
+                               f"{dict(self.skips.counts)} (e.g. {first}). Check manual_dir "
+                               f"{self._manual_dir}: {self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
         self._split_counts[split] = written
 
     def _download_and_prepare(self, dl_manager, download_config=None):

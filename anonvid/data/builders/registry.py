@@ -42,11 +42,18 @@ def _size(text: str, name: str) -> tuple[int, int]:
 
 
 def builder_config(dataset: str, config: str | None = None) -> tfds.core.BuilderConfig:
-    """The `BuilderConfig` a config string names (see the module docstring).
+    """The `BuilderConfig` a config string names (see the module docstring): the builder's registered one when
+    it has that name (tfds refuses a custom config that shadows one), else a new one.
 
     Raises:
       ValueError: unknown dataset or unparsable config string (the message lists what is accepted).
     """
+    cfg = _parse_config(dataset, config)
+    registered = {c.name: c for c in BUILDERS[dataset].BUILDER_CONFIGS}
+    return registered.get(cfg.name, cfg)
+
+
+def _parse_config(dataset: str, config: str | None) -> tfds.core.BuilderConfig:
     if dataset not in BUILDERS:
         raise ValueError(f"unknown dataset {dataset!r}; known real datasets: {', '.join(sorted(BUILDERS))}")
     cls = BUILDERS[dataset]

@@ -42,7 +42,8 @@ class _AllowListUnpickler(pickle.Unpickler):
                 f"refusing to load it (it could run code). Allowed: {sorted('.'.join(g) for g in ALLOWED_GLOBALS)}."
                 " Re-export the labels as plain arrays, or inspect the file with pickletools.dis first.")
         if module.startswith("numpy.core."):
-            module = "numpy._core." + module[len("numpy.core."):]  # same function, without NumPy 2's deprecation warning
+            # the same function, without NumPy 2's deprecation warning
+            module = "numpy._core." + module[len("numpy.core."):]
         return super().find_class(module, name)
 
     def persistent_load(self, pid):  # persistent ids would be resolved by us: nothing is allowed
