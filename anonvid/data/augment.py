@@ -27,6 +27,7 @@ class ClipAugment:
       jitter: strength j of the colour jitter: brightness, contrast and saturation factors in [1 − j, 1 + j].
       erase_prob: probability of random erasing (one rectangle filled with uniform noise).
       erase_area: (min, max) fraction of the frame area erased.
+      grey_prob: probability of converting the clip to greyscale (SimCLR's views use 0.2).
     """
 
     crop_scale: tuple[float, float] = (0.6, 1.0)
@@ -35,6 +36,7 @@ class ClipAugment:
     jitter: float = 0.1
     erase_prob: float = 0.25
     erase_area: tuple[float, float] = (0.02, 0.2)
+    grey_prob: float = 0.0
 
     def __post_init__(self):
         lo, hi = self.crop_scale
@@ -48,6 +50,8 @@ class ClipAugment:
             raise ValueError(f"erase_prob must be in [0, 1]; got {self.erase_prob}")
         if not 0 < self.erase_area[0] <= self.erase_area[1] < 1:
             raise ValueError(f"erase_area must satisfy 0 < min <= max < 1; got {self.erase_area}")
+        if not 0 <= self.grey_prob <= 1:
+            raise ValueError(f"grey_prob must be in [0, 1]; got {self.grey_prob}")
 
     @classmethod
     def from_config(cls, cfg) -> ClipAugment:
@@ -108,12 +112,16 @@ def _erase(key: jax.Array, clip: jax.Array, aug: ClipAugment) -> jax.Array:
 
 def _augment_one(key: jax.Array, clip: jax.Array, aug: ClipAugment) -> jax.Array:
     k_crop, k_flip, k_jit, k_erase = jax.random.split(key, 4)
+    k_grey = jax.random.fold_in(key, 4)  # a separate stream: the other draws stay as they were before grey_prob
     if aug.crop_scale != (1.0, 1.0) or aug.crop_ratio != (1.0, 1.0):
         clip = _resized_crop(k_crop, clip, aug)
     if aug.flip:
         clip = jnp.where(jax.random.bernoulli(k_flip), clip[:, :, ::-1], clip)
     if aug.jitter > 0:
         clip = _colour_jitter(k_jit, clip, aug.jitter)
+    if aug.grey_prob > 0:
+        grey = (clip @ jnp.asarray(_LUMA, clip.dtype))[..., None]
+        clip = jnp.where(jax.random.bernoulli(k_grey, aug.grey_prob), jnp.broadcast_to(grey, clip.shape), clip)
     if aug.erase_prob > 0:
         clip = _erase(k_erase, clip, aug)
     return jnp.clip(clip, 0.0, 1.0)

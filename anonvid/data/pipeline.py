@@ -53,6 +53,37 @@ class ArraySource:
         return f"ArraySource(name={self.name!r}, len={self._len}, shapes={shapes})"
 
 
+class ZipSource:
+    """Pairs random-access sources of different lengths: element i merges element i mod len(s) of every source.
+
+    Its length is the longest source's, so one epoch shows every element of the longest source once and cycles
+    the shorter ones (e.g. action clips paired with privacy images). Keys must not collide.
+    """
+
+    def __init__(self, *sources, name: str = "zipped source"):
+        if not sources or any(len(s) == 0 for s in sources):
+            raise ValueError(f"{name}: every zipped source must be non-empty; got lengths {[len(s) for s in sources]}")
+        self._sources = sources
+        self._len = max(len(s) for s in sources)
+        self.name = name
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __getitem__(self, index: int) -> dict[str, np.ndarray]:
+        index = int(index)
+        if not -self._len <= index < self._len:
+            raise IndexError(f"index {index} out of range for {self.name} of length {self._len}")
+        out: dict[str, np.ndarray] = {}
+        for s in self._sources:
+            item = s[index % len(s)]
+            clash = set(item) & set(out)
+            if clash:
+                raise ValueError(f"{self.name}: key(s) {sorted(clash)} appear in more than one zipped source")
+            out.update(item)
+        return out
+
+
 def make_batches(source, *, global_batch_size: int, seed: int, shuffle: bool = True, num_epochs: int | None = None,
                  drop_remainder: bool = True, transform: Callable[[Any], Any] | None = None,
                  worker_count: int = 0, sharding: jax.sharding.NamedSharding | None = None,

@@ -6,10 +6,12 @@ from typing import Any, Callable, Mapping
 import jax.numpy as jnp
 from flax import nnx
 
+from anonvid.models.contrastive import ContrastiveEncoder
 from anonvid.models.dual_vit import DualViT
 from anonvid.models.r3d import R3D
 from anonvid.models.resnet import ResNet2D
 from anonvid.models.stae import STAE
+from anonvid.models.unet import UNetPlusPlus
 
 _DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
@@ -31,8 +33,16 @@ def _dual_vit(num_outputs: int, kw: Mapping[str, Any], dtype, rngs: nnx.Rngs) ->
     return DualViT(num_outputs, dtype=dtype, rngs=rngs, **kw)  # num_outputs = action classes
 
 
-MODELS: dict[str, Callable[..., nnx.Module]] = {"dual_vit": _dual_vit, "r3d": _r3d, "resnet2d": _resnet2d,
-                                                "stae": _stae}
+def _unetpp(num_outputs: int, kw: Mapping[str, Any], dtype, rngs: nnx.Rngs) -> nnx.Module:
+    return UNetPlusPlus(num_outputs, dtype=dtype, rngs=rngs, **kw)  # num_outputs = output channels (3)
+
+
+def _contrastive(num_outputs: int, kw: Mapping[str, Any], dtype, rngs: nnx.Rngs) -> nnx.Module:
+    return ContrastiveEncoder(num_outputs, dtype=dtype, rngs=rngs, **kw)  # num_outputs = embedding size
+
+
+MODELS: dict[str, Callable[..., nnx.Module]] = {"contrastive": _contrastive, "dual_vit": _dual_vit, "r3d": _r3d,
+                                                "resnet2d": _resnet2d, "stae": _stae, "unetpp": _unetpp}
 
 
 def register_model(name: str, constructor: Callable[..., nnx.Module]) -> None:

@@ -129,12 +129,12 @@ def mesh_for_batches(cfg: Mapping[str, Any], mesh: Mesh | None = None) -> tuple[
     return mesh, rules
 
 
-def open_run(workdir: str | None, *, keep: int, state: Any, shardings: Any, batches: Any):
+def open_run(workdir: str | None, *, keep: int | None, state: Any, shardings: Any, batches: Any):
     """Opens a run's checkpointer and metric log in `workdir` and restores its latest checkpoint, if any.
 
     Args:
       workdir: the run's folder (created if missing); None runs in memory (no checkpoint, no log).
-      keep: checkpoints to keep.
+      keep: checkpoints to keep (None: all).
       state: the freshly initialised train state (returned unchanged for a fresh run).
       shardings: the state's shardings (the restore target).
       batches: the run's `BatchIterator`; its data position is restored with the state.
@@ -148,7 +148,7 @@ def open_run(workdir: str | None, *, keep: int, state: Any, shardings: Any, batc
     from anonvid.checkpointing import Checkpointer
 
     os.makedirs(workdir, exist_ok=True)
-    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=int(keep))
+    ckpt = Checkpointer(os.path.join(workdir, "checkpoints"), keep=None if keep is None else int(keep))
     log = MetricLog(workdir)
     meta = None
     if ckpt.latest_step() is not None:
@@ -160,7 +160,8 @@ def open_run(workdir: str | None, *, keep: int, state: Any, shardings: Any, batc
 
 def train_loop(train_step: Callable, state: Any, batches: Any, *, total_steps: int, steps_per_epoch: int,
                evaluate: Callable[[Any], Mapping[str, Any]], history: list[dict], ckpt: Any, log: Any,
-               log_every: int, checkpoint_every: int, name: str, desc: str, progress: bool) -> tuple[Any, list, int]:
+               log_every: int, checkpoint_every: int, name: str, desc: str, progress: bool,
+               check_record: Callable[[Mapping[str, float], int], None] | None = None) -> tuple[Any, list, int]:
     """The epoch loop the supervised trainers share: step, log, evaluate each epoch, checkpoint, resume-safe.
 
     Args:
@@ -175,6 +176,8 @@ def train_loop(train_step: Callable, state: Any, batches: Any, *, total_steps: i
       checkpoint_every: checkpoint every this many steps (0 = every epoch) and at the end.
       name: what the non-finite-loss error names.
       desc, progress: progress-bar label and switch.
+      check_record: `(record, step) -> None`, called with every logged train record and raising to stop the
+        run; default: stop at the first non-finite `loss`.
 
     Returns:
       `(state, history, step)`.
@@ -190,7 +193,9 @@ def train_loop(train_step: Callable, state: Any, batches: Any, *, total_steps: i
             bar.update(1)
             if step % max(1, int(log_every)) == 0 or step == total_steps:
                 record = {k: float(v) for k, v in out.items()}
-                if not np.isfinite(record["loss"]):
+                if check_record is not None:
+                    check_record(record, step)
+                elif not np.isfinite(record["loss"]):
                     raise FloatingPointError(f"{name}: non-finite loss {record['loss']} at step {step}; lower "
                                              f"optim.lr or check the inputs")
                 bar.set_postfix(loss=f"{record['loss']:.3f}")
