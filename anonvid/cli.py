@@ -6,6 +6,8 @@
         Runs any experiment config; resumes from DIR's last checkpoint.
     anonvid tradeoff TABLE.csv --objective NAME:max|min ... --out DIR
         Ranking, Pareto set, sweet spot, hypervolume and knee of any results table.
+    anonvid data prepare NAME --manual_dir DIR [--data_dir DIR] [--config CFG] [--max_videos N] [--on_error skip]
+        Builds a real dataset (UCF101, HMDB51, VP-*, PA-HMDB51, VISPR, UCSD) from your local copy.
 
 Every subcommand has `--help` with examples. Errors in user input (config keys, files, shapes) exit with
 status 2 and one message that says what is wrong and how to fix it.
@@ -48,6 +50,25 @@ missing or non-finite objective are reported and excluded.
 """
 
 
+_DATA_EXAMPLES = """\
+examples:
+  anonvid data prepare ucf101 --manual_dir ~/datasets/ucf101             # split1, frames at 128x171
+  anonvid data prepare vp_ucf101 --manual_dir ~/datasets/ucf101 --config split1_224x224
+  anonvid data prepare hmdb51 --manual_dir ~/datasets/hmdb51 --config split2
+  anonvid data prepare pa_hmdb51 --manual_dir ~/datasets/hmdb51 --config random60
+  anonvid data prepare vispr --manual_dir ~/datasets/vispr --config vispr1
+  anonvid data prepare ucsd --manual_dir ~/datasets/UCSD_Anomaly_Dataset.v1p2 --config ped2_256x256
+  anonvid data prepare ucf101 --manual_dir ~/datasets/ucf101 --max_videos 20 --on_error skip --data_dir /tmp/tfds
+
+Config strings: ucf101/hmdb51/vp_ucf101/vp_hmdb51: split1|split2|split3 with an optional _HxW or _native
+size suffix; pa_hmdb51: random60|standard (+ size); vispr: vispr1|full (+ _HxW); ucsd: ped1|ped2 (+ _HxW).
+The expected folder layout of each dataset is in the README ("Real datasets"). The data goes to
+DATA_DIR/NAME/CONFIG/VERSION (default DATA_DIR: $ANONVID_DATA_DIR or ~/tensorflow_datasets) with a build
+report anonvid_build.json (examples per split, skipped items per reason). An existing build is reused;
+--force rebuilds it and replaces the old one only once the new one is complete.
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="anonvid", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -70,7 +91,37 @@ def _parser() -> argparse.ArgumentParser:
     trade.add_argument("--weights", default=None, help="comma list, one weight per objective (weighted score)")
     trade.add_argument("--name-column", default="name", help="column that names each row (default: name)")
     trade.add_argument("--out", required=True, help="output folder")
+    data = sub.add_parser("data", help="prepare real datasets from local copies")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    prep = data_sub.add_parser("prepare", help="build one dataset from its local copy", epilog=_DATA_EXAMPLES,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+    prep.add_argument("name", help="ucf101 | hmdb51 | vp_ucf101 | vp_hmdb51 | pa_hmdb51 | vispr | ucsd")
+    prep.add_argument("--manual_dir", required=True, help="your local copy of the dataset, in its real layout")
+    prep.add_argument("--data_dir", default=None, help="TFDS data dir (default: $ANONVID_DATA_DIR or "
+                      "~/tensorflow_datasets)")
+    prep.add_argument("--config", default=None, help="builder config string (default: the dataset's first)")
+    prep.add_argument("--max_videos", type=int, default=None, help="at most N examples per split (quick subsets)")
+    prep.add_argument("--on_error", choices=("raise", "skip"), default="raise",
+                      help="missing/corrupt videos and orphan labels: stop (raise) or skip and count (skip)")
+    prep.add_argument("--force", action="store_true", help="rebuild an existing dataset (atomically)")
     return p
+
+
+def _data_prepare(args: argparse.Namespace) -> int:
+    from anonvid.data.builders import registry
+
+    _, report = registry.prepare(args.name, manual_dir=args.manual_dir, data_dir=args.data_dir,
+                                 config=args.config, on_error=args.on_error, max_videos=args.max_videos,
+                                 force=args.force)
+    verb = "already prepared (reused; --force rebuilds)" if report.get("reused") else "prepared"
+    print(f"{args.name}/{report.get('config', args.config)} {verb}: {report['path']}")
+    for split, n in report.get("examples", {}).items():
+        print(f"  {split}: {n} examples")
+    skipped = report.get("skipped", {})
+    if skipped.get("total"):
+        print(f"  skipped {skipped['total']}: " + ", ".join(f"{k} {v}" for k, v in skipped["by_reason"].items()))
+        print(f"  details: {report['path']}/anonvid_build.json")
+    return 0
 
 
 def _split_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -120,9 +171,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("train", "demo"):
         compile_cache.enable()
 
-    try:
+    try:  # DatasetError (real-data files) is a ValueError: reported below like other input errors
         if args.command == "train":
             return _train(args, overrides)
+        if args.command == "data":
+            return _data_prepare(args)
         if args.command == "tradeoff":
             from anonvid import tradeoff_report
 

@@ -25,14 +25,16 @@ class ArraySource:
     """A grain random-access source over a dict of equally long numpy arrays.
 
     Args:
-      arrays: name -> array; all arrays share the leading (example) dimension.
+      arrays: name -> array; all arrays share the leading (example) dimension. An array-like that is not a
+        numpy array but has `shape` and indexing (`anonvid.data.real.ClipColumn`: clips read lazily from a
+        prepared dataset) is kept as it is, so examples are read only when indexed.
       name: what the data is (used in error messages, e.g. "split 'test'").
     """
 
     def __init__(self, arrays: Mapping[str, np.ndarray], *, name: str = "source"):
         if not arrays:
             raise ValueError(f"{name} has no arrays; pass a dict name -> array")
-        self._arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        self._arrays = {k: v if _lazy(v) else np.asarray(v) for k, v in arrays.items()}
         lengths = {k: (v.shape[0] if v.ndim else None) for k, v in self._arrays.items()}
         if None in lengths.values() or len(set(lengths.values())) != 1:
             raise ValueError(f"{name}: arrays must share their leading dimension; got lengths {lengths}")
@@ -82,6 +84,11 @@ class ZipSource:
                 raise ValueError(f"{self.name}: key(s) {sorted(clash)} appear in more than one zipped source")
             out.update(item)
         return out
+
+
+def _lazy(v) -> bool:
+    return not isinstance(v, np.ndarray) and hasattr(v, "shape") and hasattr(v, "ndim") and hasattr(v, "__getitem__") \
+        and not hasattr(v, "device")  # jax arrays are in memory already
 
 
 def make_batches(source, *, global_batch_size: int, seed: int, shuffle: bool = True, num_epochs: int | None = None,

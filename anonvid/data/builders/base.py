@@ -24,9 +24,12 @@ import uuid
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import tensorflow_datasets as tfds
 
 REPORT_FILE = "anonvid_build.json"
+INDEX_FILE = "anonvid_index.npz"  # small per-example fields (labels, frame counts) for loaders, record order
+BIG_KEYS = ("video", "image", "privacy_frames", "privacy_known", "anomaly")  # read lazily / ragged
 ON_ERROR = ("raise", "skip")
 ZLIB = tfds.features.Encoding.ZLIB
 
@@ -105,6 +108,7 @@ class ManualDirBuilder(tfds.core.GeneratorBasedBuilder):
         self.max_videos = None if max_videos is None else int(max_videos)
         self._manual_dir: Path | None = None
         self._split_counts: dict[str, int] = {}
+        self._index: dict[str, dict[str, list]] = {}
 
     # Subclasses implement `_splits(manual_dir) -> {split: items}` and `_example(item) -> dict | None`.
     def _splits(self, manual_dir: Path) -> dict[str, list[Any]]:
@@ -131,6 +135,7 @@ class ManualDirBuilder(tfds.core.GeneratorBasedBuilder):
                 continue  # counted in self.skips by _example
             key, example = out
             example["index"] = written
+            self._record_index(split, example)
             yield key, example
             written += 1
         if written == 0:
@@ -139,6 +144,28 @@ class ManualDirBuilder(tfds.core.GeneratorBasedBuilder):
                                f"{dict(self.skips.counts)} (e.g. {first}). Check manual_dir "
                                f"{self._manual_dir}: {self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
         self._split_counts[split] = written
+
+    def _record_index(self, split: str, example: dict) -> None:
+        """Keeps the small fields of each written example (and ragged per-frame labels with offsets)."""
+        rows = self._index.setdefault(split, {})
+        for k, v in example.items():
+            if k in ("video", "image"):
+                rows.setdefault("num_frames", []).append(len(v) if k == "video" else 1)
+            elif k in BIG_KEYS:
+                rows.setdefault(k, []).append(np.asarray(v))
+            else:
+                rows.setdefault(k, []).append(v)
+
+    def _write_index(self, path: str) -> None:
+        arrays = {}
+        for split, rows in self._index.items():
+            for k, values in rows.items():
+                if k in BIG_KEYS:  # ragged per-frame arrays: concatenated, with offsets
+                    arrays[f"{split}/{k}"] = np.concatenate(values)
+                    arrays[f"{split}/{k}_offsets"] = np.cumsum([0] + [len(v) for v in values])
+                else:
+                    arrays[f"{split}/{k}"] = np.asarray(values)
+        np.savez(path, **arrays)
 
     def _download_and_prepare(self, dl_manager, download_config=None):
         result = super()._download_and_prepare(dl_manager, download_config=download_config)
@@ -149,6 +176,7 @@ class ManualDirBuilder(tfds.core.GeneratorBasedBuilder):
                   "skipped": self.skips.summary()}
         with open(os.path.join(self.data_dir, REPORT_FILE), "w", encoding="utf-8") as f:
             json.dump(report, f, indent=1)
+        self._write_index(os.path.join(self.data_dir, INDEX_FILE))
         return result
 
 
