@@ -2,7 +2,7 @@
 
     anonvid train --config configs/minimization.py:synthetic --workdir /tmp/minimization
     anonvid train --config configs/minimization.py:synthetic,smoke --workdir /tmp/minimization_smoke
-    anonvid train --config configs/minimization.py:ucsd_ped2 --workdir /tmp/ped2   # needs the real-dataset builders
+    anonvid train --config configs/minimization.py:ucsd_ped2 --workdir /tmp/ped2   # after `anonvid data prepare ucsd`
 
 `synthetic` runs the paper's 5×5 ordered-pair grid over TS, DS, MK, BL, BR on the built-in benchmark (surveillance
 mode for the VAD model, actions mode for the attacker) on a CPU. Its frames are 64² where the paper's are 256²,
@@ -56,9 +56,13 @@ def get_config(arg=None):
             cfg.vad.windows_per_epoch = 256
         cfg.attacker = D.privacy_attacker(smoke=a.smoke, epochs=a.epochs or 8, seed=a.seed)
     else:
-        cfg.vad_data = ml_collections.ConfigDict(dict(name="ucsd_ped2", height=256, width=256, grey=True))
-        cfg.attack_data = ml_collections.ConfigDict(dict(name="pa_hmdb51", num_frames=10, height=224, width=224,
-                                                         split_seed=42, train_fraction=0.6))
+        # Prepared with `anonvid data prepare ucsd --config ped2_256x256` and `anonvid data prepare pa_hmdb51
+        # --config random60` (60/40 by video, seed 42); README "Real datasets".
+        cfg.vad_data = ml_collections.ConfigDict(dict(name="ucsd_ped2", data_dir="", config="ped2_256x256",
+                                                      height=256, width=256, grey=True))
+        cfg.attack_data = ml_collections.ConfigDict(dict(name="pa_hmdb51", data_dir="", config="random60",
+                                                         num_frames=10, frame_stride=1, height=224, width=224,
+                                                         train_clips=1, test_clips=1, seed=a.seed))
         blur = "blur(4)"
         cfg.vad = vad.default_config(smoke=a.smoke, epochs=a.vad_epochs or 50, seed=a.seed)
         cfg.attacker = D.privacy_attacker(smoke=a.smoke, epochs=a.epochs or 30, seed=a.seed)

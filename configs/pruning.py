@@ -2,7 +2,7 @@
 
     anonvid train --config configs/pruning.py:synthetic --workdir /tmp/pruning
     anonvid train --config configs/pruning.py:synthetic,smoke --workdir /tmp/pruning_smoke
-    anonvid train --config configs/pruning.py:vp_ucf101 --workdir /tmp/vp_ucf101   # needs the real-dataset builders
+    anonvid train --config configs/pruning.py:vp_ucf101 --workdir /tmp/vp_ucf101   # after `anonvid data prepare vp_ucf101`
 
 `synthetic` (2-core CPU): 1024/512 clips of 8×32² (the raw reference's benchmark), a tiny dual-token ViT
 (width 64, depth 4, 2×4×4 tubelets → 256 tokens, pruning at blocks 2/3/4 with keep 0.9 each → 73% of the
@@ -66,8 +66,11 @@ def get_config(arg=None):
             keep_rates=() if a.smoke else (0.9, 0.75, 0.6), protocol=True, action_epochs=6, attacker_epochs=8))
     else:
         name = chosen[0]
-        cfg.data = ml_collections.ConfigDict(dict(name=name, num_frames=16, frame_stride=2, height=224, width=224,
-                                                  seed=a.seed))
+        # Prepared with `anonvid data prepare NAME --manual_dir DIR --config CONFIG` (README "Real datasets");
+        # frames stored at 128x171 and resized to 224² per clip; 5 evenly spaced test clips per video.
+        cfg.data = ml_collections.ConfigDict(dict(
+            name=name, data_dir="", config="random60" if name == "pa_hmdb51" else "split1", num_frames=16,
+            frame_stride=2, height=224, width=224, train_clips=1, test_clips=5, seed=a.seed))
         kwargs = dict(variant="base", num_frames=16, image_size=(224, 224), tubelet=(2, 16, 16), drop_path_rate=0.2,
                       prune_blocks=(3, 6, 9), keep_rates=(0.9, 0.9, 0.9), lambda_priv=0.5, fuse=True,
                       temporal_strict=False)
