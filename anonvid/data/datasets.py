@@ -17,15 +17,22 @@ from anonvid.data import synthetic
 Split = dict[str, np.ndarray]
 
 
+def _split_size(cfg: Mapping[str, Any], split: str) -> int:
+    """Clips of a synthetic split: `train_size`, `test_size`, and `val_size` for "val" (default `test_size`)."""
+    if split == "val" and cfg.get("val_size"):
+        return int(cfg["val_size"])
+    return int(cfg["train_size"] if split == "train" else cfg["test_size"])
+
+
 def _synthetic_actions(cfg: Mapping[str, Any], split: str) -> Split:
-    size = int(cfg["train_size"] if split == "train" else cfg["test_size"])
+    size = _split_size(cfg, split)
     return synthetic.actions_split(split, size, seed=int(cfg["seed"]), num_frames=int(cfg["num_frames"]),
                                    height=int(cfg["height"]), width=int(cfg["width"]),
                                    camera_pan=bool(cfg["camera_pan"]))
 
 
 def _synthetic_surveillance(cfg: Mapping[str, Any], split: str) -> Split:
-    size = int(cfg["train_size"] if split == "train" else cfg["test_size"])
+    size = _split_size(cfg, split)
     return synthetic.surveillance_split(split, size, seed=int(cfg["seed"]), num_frames=int(cfg["num_frames"]),
                                         height=int(cfg["height"]), width=int(cfg["width"]))
 

@@ -64,7 +64,8 @@ def anonymize_split(anonymize: Anonymizer, data: Mapping[str, np.ndarray], *, ba
 def run(cfg: ml_collections.ConfigDict, anonymize: Anonymizer | None, *, name: str,
         train: Mapping[str, np.ndarray], test: Mapping[str, np.ndarray], num_classes: int,
         attribute_names: Sequence[str], workdir: str | None = None, progress: bool = True,
-        split_anonymizer: SplitAnonymizer | None = None) -> dict[str, Any]:
+        split_anonymizer: SplitAnonymizer | None = None, attacker_train: Mapping[str, np.ndarray] | None = None,
+        attacker_test: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
     """Runs the fresh-attacker protocol for one anonymizer.
 
     Args:
@@ -78,6 +79,9 @@ def run(cfg: ml_collections.ConfigDict, anonymize: Anonymizer | None, *, name: s
       progress: show progress bars.
       split_anonymizer: instead of `anonymize`, a function `(split, split_name) -> split` for anonymizers that
         need more than the clips (ground-truth masks, per-clip random draws).
+      attacker_train, attacker_test: the attacker's own splits (`video`, `privacy`), anonymized the same way,
+        when privacy is measured on other data than the action (e.g. VISPR images as one-frame clips, METHODS.md
+        C); default: `train` / `test`.
 
     Returns:
       The row: `name`, `top1`, `top1_best`, `cmap`, `f1`, `cmap_epoch`, `f1_epoch`, per-attribute AP-free
@@ -90,17 +94,25 @@ def run(cfg: ml_collections.ConfigDict, anonymize: Anonymizer | None, *, name: s
             return json.load(f)
     if (anonymize is None) == (split_anonymizer is None):
         raise ValueError("give exactly one of anonymize and split_anonymizer")
-    if split_anonymizer is not None:
-        anon_train, anon_test = split_anonymizer(train, "train"), split_anonymizer(test, "test")
+
+    def anonymized(split: Mapping[str, np.ndarray], split_name: str) -> dict:
+        if split_anonymizer is not None:
+            return split_anonymizer(split, split_name)
+        return anonymize_split(anonymize, split, progress=progress, desc=f"{name}: anonymize {split_name}")
+
+    anon_train, anon_test = anonymized(train, "train"), anonymized(test, "test")
+    if attacker_train is not None or attacker_test is not None:
+        if attacker_train is None or attacker_test is None:
+            raise ValueError("give both attacker_train and attacker_test, or neither")
+        att_train, att_test = anonymized(attacker_train, "attacker train"), anonymized(attacker_test, "attacker test")
     else:
-        anon_train = anonymize_split(anonymize, train, progress=progress, desc=f"{name}: anonymize train")
-        anon_test = anonymize_split(anonymize, test, progress=progress, desc=f"{name}: anonymize test")
+        att_train, att_test = anon_train, anon_test
     action = classifier.train_classifier(
         cfg.action, anon_train, anon_test, task="action", num_outputs=num_classes,
         workdir=os.path.join(row_dir, "action") if row_dir else None, progress=progress,
         desc=f"{name}: action model")
     attacker = classifier.train_classifier(
-        cfg.attacker, anon_train, anon_test, task="privacy", num_outputs=len(attribute_names),
+        cfg.attacker, att_train, att_test, task="privacy", num_outputs=len(attribute_names),
         workdir=os.path.join(row_dir, "attacker") if row_dir else None, progress=progress,
         desc=f"{name}: attacker")
     cmap_best = max(attacker["history"], key=lambda r: r["cmap"])
@@ -114,6 +126,7 @@ def run(cfg: ml_collections.ConfigDict, anonymize: Anonymizer | None, *, name: s
         "cmap_epoch": cmap_best["epoch"],
         "f1_epoch": f1_best["epoch"],
         "test_clips": int(len(test["video"])),
+        "attacker_test_clips": int(len(att_test["video"])),
         "attributes": list(attribute_names),
         "action_history": action["history"],
         "attacker_history": attacker["history"],

@@ -440,7 +440,8 @@ def _check_data(train: Mapping[str, np.ndarray], images: np.ndarray, name: str, 
 
 def train_penalty(cfg: ml_collections.ConfigDict, train: Mapping[str, np.ndarray], train_images: np.ndarray,
                   val: Mapping[str, np.ndarray], val_images: np.ndarray, *, num_classes: int,
-                  workdir: str | None = None, mesh=None, progress: bool = True, desc: str = "") -> dict[str, Any]:
+                  workdir: str | None = None, mesh=None, progress: bool = True, desc: str = "",
+                  warmup_only: bool = False, warm_start: str | None = None) -> dict[str, Any]:
     """Warm-up, minimax, per-epoch validation and checkpoints, then the checkpoint rule.
 
     Args:
@@ -452,6 +453,10 @@ def train_penalty(cfg: ml_collections.ConfigDict, train: Mapping[str, np.ndarray
         the chosen f_A exported to `workdir/selected_anonymizer`; None trains in memory and selects among the
         in-memory history only (the final state is returned).
       mesh, progress, desc: as the other trainers.
+      warmup_only: stop after the warm-up (no minimax, no selection): a run that several budgets can start from.
+      warm_start: the folder of a `warmup_only` run with the same config except the budget (and λ, ω); a fresh
+        `workdir` starts from its checkpoint instead of repeating the warm-up. The warm-up never sees the budget,
+        λ or ω (step 2 does not use them), so the result is what an own warm-up would give.
 
     Returns:
       `{"history", "raw_top1", "selection", "steps", "state", "fns", "anonymizer"}` — `anonymizer` is the
@@ -467,7 +472,11 @@ def train_penalty(cfg: ml_collections.ConfigDict, train: Mapping[str, np.ndarray
     if steps_per_epoch < 2:
         raise ValueError(f"{n} training examples make fewer than two batches of {batch_size}")
     warmup_steps = steps_per_epoch * int(cfg.warmup_epochs)
-    total_steps = warmup_steps + steps_per_epoch * int(cfg.epochs)
+    total_steps = warmup_steps + (0 if warmup_only else steps_per_epoch * int(cfg.epochs))
+    if warmup_only and not warmup_steps:
+        raise ValueError("warmup_only needs warmup_epochs >= 1")
+    if warm_start:
+        _copy_warm_start(warm_start, workdir, warmup_steps)
     fns, txs, state, shardings, mesh, rules = build(cfg, num_classes, mesh)
     batch_sh = shd.batch_sharding(mesh, rules)
     views = augment.ClipAugment.from_config(cfg.privacy.augment.to_dict())
@@ -510,6 +519,8 @@ def train_penalty(cfg: ml_collections.ConfigDict, train: Mapping[str, np.ndarray
         history=history, ckpt=ckpt, log=log, log_every=int(cfg.log_every_steps), checkpoint_every=0,
         name="penalty trainer", desc=desc or f"penalty minimax (B={cfg.budget.B})", progress=progress,
         check_record=check_record)
+    if warmup_only:
+        return {"history": history, "steps": step, "state": state, "fns": fns}
     warm = [r for r in history if r["phase"] == "warmup"]
     # The raw reference: f_T after the warm-up (f_A ≈ identity), on raw validation clips.
     raw_top1 = warm[-1]["val_top1_raw"] if warm else history[0]["val_top1_raw"]
@@ -517,9 +528,11 @@ def train_penalty(cfg: ml_collections.ConfigDict, train: Mapping[str, np.ndarray
     selection["raw_top1"] = raw_top1
     if workdir:
         core.plot_curves(log.records, os.path.join(workdir, "curves.png"), title=f"penalty B={cfg.budget.B}")
-        chosen = _restore_anonymizer(workdir, state, shardings, selection["step"])
-        path = identity.export_anonymizer(os.path.join(workdir, SELECTED_DIR), cfg.anonymizer.model,
-                                          chosen["params"], chosen["batch_stats"], selection)
+        path = os.path.join(workdir, SELECTED_DIR)
+        if not os.path.exists(os.path.join(path, identity.CONFIG_FILE)):  # a finished run re-read: already there
+            chosen = _restore_anonymizer(workdir, state, shardings, selection["step"])
+            identity.export_anonymizer(path, cfg.anonymizer.model, chosen["params"], chosen["batch_stats"],
+                                       selection)
         anonymizer = identity.load_anonymizer(path)
         with open(os.path.join(workdir, "selection.json"), "w", encoding="utf-8") as f:
             json.dump({**selection, "history": history}, f, indent=1)
@@ -527,6 +540,26 @@ def train_penalty(cfg: ml_collections.ConfigDict, train: Mapping[str, np.ndarray
         anonymizer = _merge(fns["anonymizer"], state["anonymizer"], train=False)
     return {"history": history, "raw_top1": raw_top1, "selection": selection, "steps": step, "state": state,
             "fns": fns, "anonymizer": anonymizer}
+
+
+def _copy_warm_start(source: str, workdir: str | None, warmup_steps: int) -> None:
+    """Seeds a fresh `workdir` with the warm-up checkpoint (and metric log) of the run in `source`."""
+    import shutil
+
+    if not workdir:
+        raise ValueError("warm_start needs a workdir to copy the warm-up checkpoint into")
+    target = os.path.join(workdir, "checkpoints")
+    if os.path.isdir(target) and os.listdir(target):
+        return  # this run has started already: resume it, do not overwrite
+    step_dir = os.path.join(source, "checkpoints", str(warmup_steps))
+    if not os.path.isdir(step_dir):
+        raise FileNotFoundError(f"warm_start={source!r} has no warm-up checkpoint at step {warmup_steps}; run "
+                                f"the warm-up (train_penalty(..., warmup_only=True)) with the same config first")
+    os.makedirs(target, exist_ok=True)
+    shutil.copytree(step_dir, os.path.join(target, str(warmup_steps)))
+    log = os.path.join(source, "metrics.jsonl")
+    if os.path.exists(log):
+        shutil.copy(log, os.path.join(workdir, "metrics.jsonl"))
 
 
 def _restore_anonymizer(workdir: str, state: Any, shardings: Any, step: int) -> dict:
