@@ -6,7 +6,7 @@ as `<name>.log`. A benchmark whose optional peer library is missing (e.g. PyTorc
 skipped, not failed. `make bench` runs this after installing the `[bench]` extra.
 
 Usage:
-  python -m bench.run_all [--out-dir out/bench] [--only pruning,dual_vit_train]
+  python -m bench.run_all [--out-dir out/bench] [--only pruning,dual_vit_train,penalty_step]
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ BENCHES = {
     "tradeoff": ("bench.bench_tradeoff", ("--sizes", "10000,100000", "--kinds", "uniform,front"), ("paretoset",)),
     "pruning": ("bench.bench_pruning", (), ()),
     "dual_vit_train": ("bench.bench_dual_vit_train", (), ("torch",)),
+    "penalty_step": ("bench.bench_penalty_step", (), ("torch",)),
 }
 
 
