@@ -324,6 +324,23 @@ class AlternatingStep:
         return step(state, batch)
 
 
+def nonfinite_guard(limit: int) -> Callable[[Mapping[str, float], int], None]:
+    """The train loop's record check: stop with a clear error once `limit` steps in a row were non-finite.
+
+    The steps count themselves (`nonfinite_max_run` is the longest streak so far, so a streak between two logged
+    records is not missed); scattered non-finite steps are skipped, counted and logged, and do not stop a run.
+    """
+
+    def check(record: Mapping[str, float], step: int) -> None:
+        if record["nonfinite_max_run"] >= limit:
+            raise FloatingPointError(
+                f"penalty trainer: {int(record['nonfinite_max_run'])} non-finite steps in a row (limit "
+                f"max_nonfinite_in_a_row={limit}; {int(record['nonfinite_total'])} in all) by step {step}; those "
+                f"steps were skipped. Lower the learning rates or the budget weight, or check the inputs")
+
+    return check
+
+
 # ----------------------------------------------------------------------------------------------- evaluation
 
 
@@ -497,15 +514,6 @@ def train_penalty(cfg: ml_collections.ConfigDict, train: Mapping[str, np.ndarray
     ckpt, log, state, meta = core.open_run(workdir, keep=None, state=state, shardings=shardings, batches=batches)
     history: list[dict] = list(meta["history"]) if meta else []
     stepper = AlternatingStep(anonymizer_step, branches_step, warmup_steps=warmup_steps, start=int(state["step"]))
-    limit = int(cfg.max_nonfinite_in_a_row)
-
-    def check_record(record: Mapping[str, float], step: int) -> None:
-        if record["nonfinite_max_run"] >= limit:
-            raise FloatingPointError(
-                f"penalty trainer: {int(record['nonfinite_max_run'])} non-finite steps in a row (limit "
-                f"max_nonfinite_in_a_row={limit}; {int(record['nonfinite_total'])} in all) by step {step}; those "
-                f"steps were skipped. Lower the learning rates or the budget weight, or check the inputs")
-
     def evaluate_epoch(st) -> dict:
         result = evaluate(eval_step, st, val, val_images, batch_size=int(cfg.eval_batch_size),
                           batch_sharding=batch_sh, seed=int(cfg.seed))
@@ -518,7 +526,7 @@ def train_penalty(cfg: ml_collections.ConfigDict, train: Mapping[str, np.ndarray
         stepper, state, batches, total_steps=total_steps, steps_per_epoch=steps_per_epoch, evaluate=evaluate_epoch,
         history=history, ckpt=ckpt, log=log, log_every=int(cfg.log_every_steps), checkpoint_every=0,
         name="penalty trainer", desc=desc or f"penalty minimax (B={cfg.budget.B})", progress=progress,
-        check_record=check_record)
+        check_record=nonfinite_guard(int(cfg.max_nonfinite_in_a_row)))
     if warmup_only:
         return {"history": history, "steps": step, "state": state, "fns": fns}
     warm = [r for r in history if r["phase"] == "warmup"]
