@@ -1,14 +1,18 @@
 """`anonvid demo`: the synthetic end-to-end run that `make demo` starts.
 
-Stage 1 (this foundation): the raw-video reference of the fresh-attacker protocol on the built-in synthetic
-benchmark — a fresh R3D action model and a fresh per-frame ResNet attacker trained on raw clips, reported as
-action top-1, privacy cMAP and macro-F1 — and the single-frame control that shows the benchmark's action is in
-the motion: the same kind of per-frame 2-D network, given one frame per clip, stays near chance.
+Stages 1–3: the raw-video reference of the fresh-attacker protocol on the built-in synthetic benchmark — a fresh
+R3D action model and a fresh per-frame ResNet attacker trained on raw clips, reported as action top-1, privacy
+cMAP and macro-F1 — and the single-frame control that shows the benchmark's action is in the motion: the same
+kind of per-frame 2-D network, given one frame per clip, stays near chance.
 
-Stage 2 (method B, data minimization): the temporal-sampling row and the diagonal of the paper's grid
+Stage 4 (method B, data minimization): the temporal-sampling row and the diagonal of the paper's grid
 (`configs/minimization.py:synthetic,demo`), each configuration scored by a fresh anomaly-detection autoencoder
 (frame AUC) and a fresh adaptive attacker (cMAP, F1), then ranked and Pareto-analysed: the report names the
 sweet spot and the Pareto set and shows the heat maps.
+
+Stage 5 (method A, tubelet pruning): the adversarial dual-token pruner and random pruning at the same kept count
+(`configs/pruning.py:synthetic,demo`). Stage 6 (method C, penalty-driven anonymizer): identity pretraining and
+a short minimax at B = 0.3 (`configs/penalty.py:synthetic,demo`). Both reuse the raw row of stage 2.
 
 Writes `report.json`, `report.md`, training-curve plots and a picture of sample clips to the output folder.
 Each stage prints one progress line; the run is resumable (a stage whose results exist is read back).
@@ -98,13 +102,13 @@ def run(out: str, *, smoke: bool = False, progress: bool = True) -> dict[str, An
     work = os.path.join(out, "work")
     cfg = demo_config(smoke)
     name = cfg.data.name
-    _log(f"stage 1/5: generating the synthetic benchmark ({cfg.data.train_size} train / {cfg.data.test_size} "
+    _log(f"stage 1/6: generating the synthetic benchmark ({cfg.data.train_size} train / {cfg.data.test_size} "
          f"test clips of {cfg.data.num_frames}x{cfg.data.height}x{cfg.data.width})")
     train = datasets.load_split(cfg.data, "train")
     test = datasets.load_split(cfg.data, "test")
     pictures = {"samples": os.path.basename(_sample_picture(test, os.path.join(out, "samples.png")))}
 
-    _log("stage 2/5: raw-video reference (fresh action model + fresh attacker on raw clips)")
+    _log("stage 2/6: raw-video reference (fresh action model + fresh attacker on raw clips)")
     raw = leakage.run(cfg, leakage.identity, name="raw", train=train, test=test,
                       num_classes=datasets.NUM_CLASSES[name], attribute_names=datasets.ATTRIBUTES[name],
                       workdir=work, progress=progress)
@@ -112,7 +116,7 @@ def run(out: str, *, smoke: bool = False, progress: bool = True) -> dict[str, An
         pictures[f"curves_raw_{part}"] = _copy_curves(os.path.join(work, "raw", part), out, f"raw_{part}")
     _log(f"  raw: top-1 {raw['top1']:.3f}, cMAP {raw['cmap']:.2f}, F1 {raw['f1']:.3f}")
 
-    _log("stage 3/5: single-frame control (one frame per clip -> action)")
+    _log("stage 3/6: single-frame control (one frame per clip -> action)")
     rng = np.random.default_rng(int(cfg.data.seed))
     frame_dir = os.path.join(work, "single_frame")
     frame = classifier.train_classifier(
@@ -123,7 +127,7 @@ def run(out: str, *, smoke: bool = False, progress: bool = True) -> dict[str, An
     chance = 1.0 / datasets.NUM_CLASSES[name]
     _log(f"  single frame: top-1 {frame['final']['top1']:.3f} (chance {chance:.3f})")
 
-    _log("stage 4/5: data-minimization grid (TS row + diagonal): VAD frame AUC vs adaptive attacker")
+    _log("stage 4/6: data-minimization grid (TS row + diagonal): VAD frame AUC vs adaptive attacker")
     from configs import minimization
 
     grid_cfg = minimization.get_config("synthetic,demo" + (",smoke" if smoke else ""))
@@ -131,11 +135,12 @@ def run(out: str, *, smoke: bool = False, progress: bool = True) -> dict[str, An
     summary = grid_out["summary"]
     for fig in summary.get("figures", []):
         if fig == "heatmaps.png" or fig.startswith("pareto_auc_cmap"):
-            shutil.copyfile(os.path.join(work, "minimization", "tradeoff", fig), os.path.join(out, f"minimization_{fig}"))
+            shutil.copyfile(os.path.join(work, "minimization", "tradeoff", fig),
+                            os.path.join(out, f"minimization_{fig}"))
             pictures[f"minimization_{fig[:-4]}"] = f"minimization_{fig}"
     _log(f"  sweet spot: {summary['sweet_spot']}; Pareto set: {', '.join(summary['pareto'])}")
 
-    _log("stage 5/5: tubelet pruning (method A): train the dual-token ViT, then fresh models on its output")
+    _log("stage 5/6: tubelet pruning (method A): train the dual-token ViT, then fresh models on its output")
     from anonvid.protocols import pruning_table
     from configs import pruning as pruning_config
 
@@ -148,6 +153,21 @@ def run(out: str, *, smoke: bool = False, progress: bool = True) -> dict[str, An
         shutil.copyfile(os.path.join(work, "pruning", fig), os.path.join(out, fig))
         pictures[fig.replace(".", "_")] = fig
     for r in pruned["rows"][1:]:
+        _log(f"  {r['name']}: top-1 {r['top1']:.3f}, cMAP {r['cmap']:.2f}, F1 {r['f1']:.3f}")
+
+    _log("stage 6/6: penalty-driven anonymizer (method C): identity pretraining, minimax at B=0.3, fresh models")
+    from anonvid.protocols import penalty_table
+    from configs import penalty as penalty_config
+
+    ccfg = penalty_config.get_config("synthetic,demo" + (",smoke" if smoke else ""))
+    val = datasets.load_split(dict(cfg.data, val_size=ccfg.data.val_size), "val")
+    penalized = penalty_table.run(ccfg, train=train, val=val, test=test, num_classes=datasets.NUM_CLASSES[name],
+                                  attribute_names=datasets.ATTRIBUTES[name], workdir=os.path.join(work, "penalty"),
+                                  rows_dir=work, progress=progress)
+    for fig in penalized["figures"]:
+        shutil.copyfile(os.path.join(work, "penalty", fig), os.path.join(out, f"penalty_{fig}"))
+        pictures[f"penalty_{fig[:-4]}"] = f"penalty_{fig}"
+    for r in penalized["rows"]:
         _log(f"  {r['name']}: top-1 {r['top1']:.3f}, cMAP {r['cmap']:.2f}, F1 {r['f1']:.3f}")
 
     report = {
@@ -167,6 +187,12 @@ def run(out: str, *, smoke: bool = False, progress: bool = True) -> dict[str, An
         "pruning": {k: pruned[k] for k in ("rows", "targets", "pruners", "table")} | {
             "pruner": {"model": pcfg.pruner.model.kwargs.to_dict(), "epochs": pcfg.pruner.epochs,
                        "modes": list(pcfg.modes)}},
+        "penalty": {"rows": penalized["rows"], "targets": penalized["targets"],
+                    "table": penalty_table.markdown_table(penalized["raw"], penalized["summary"]),
+                    "identity": penalized["identity"],
+                    "epochs": {"identity": ccfg.identity.epochs, "warmup": ccfg.penalty.warmup_epochs,
+                               "minimax": ccfg.penalty.epochs},
+                    "anonymizer": ccfg.penalty.anonymizer.model.kwargs.to_dict()},
         "pictures": {k: v for k, v in pictures.items() if v},
         "seconds": round(time.time() - start, 1),
     }
@@ -209,6 +235,10 @@ def _markdown(report: dict, raw: dict) -> str:
         "",
         _pruning_text(report["pruning"], report["smoke"]),
         "",
+        "## Penalty-driven anonymizer (method C)",
+        "",
+        _penalty_text(report["penalty"], report["smoke"]),
+        "",
         f"Total time: {report['seconds']:.0f} s.",
         "",
     ]
@@ -243,4 +273,16 @@ def _pruning_text(p: dict, smoke: bool) -> str:
         lines.append(f"- {name}: top-1 −{t['top1_drop_points']:.2f} points, cMAP −{t['cmap_drop_points']:.2f} points, "
                      f"beats random pruning: {'yes' if t['beats_random_pruning'] else 'no'}, score AUROC "
                      f"{t['score_auroc'] if t['score_auroc'] is None else round(t['score_auroc'], 3)}.")
+    return "\n".join(lines)
+
+
+def _penalty_text(p: dict, smoke: bool) -> str:
+    e = p["epochs"]
+    lines = [f"A UNet++ anonymizer (widths {p['anonymizer']['widths']}) pretrained to the identity for "
+             f"{e['identity']} epochs, then {e['warmup']} warm-up epochs of the action and privacy branches and "
+             f"{e['minimax']} minimax epochs at budget B = 0.3 (pixel RMS); the checkpoint is chosen by the rule "
+             f"(most private within 5 validation top-1 points of raw). Its output trains a fresh action model and "
+             f"attacker." + (" SMOKE sizes: not a result." if smoke else ""), "", p["table"], ""]
+    for r in p["rows"]:
+        lines.append(f"- {r['name']}: {r['selection']['reason']}")
     return "\n".join(lines)

@@ -98,7 +98,8 @@ def pretrain_identity(cfg: ml_collections.ConfigDict, train: Mapping[str, np.nda
 
 def run(cfg: ml_collections.ConfigDict, *, train: Mapping[str, np.ndarray], val: Mapping[str, np.ndarray],
         test: Mapping[str, np.ndarray], num_classes: int, attribute_names: Sequence[str], workdir: str,
-        privacy: Mapping[str, Mapping[str, np.ndarray]] | None = None, progress: bool = True) -> dict[str, Any]:
+        privacy: Mapping[str, Mapping[str, np.ndarray]] | None = None, rows_dir: str | None = None,
+        progress: bool = True) -> dict[str, Any]:
     """Runs the whole experiment (resumable from `workdir`).
 
     Args:
@@ -109,6 +110,8 @@ def run(cfg: ml_collections.ConfigDict, *, train: Mapping[str, np.ndarray], val:
       workdir: the experiment folder.
       privacy: separate privacy data `{"train", "val", "test"}` (VISPR images); None uses frames of the action
         clips for f_B and the action clips' `privacy` labels for the attacker.
+      rows_dir: where the protocol rows go (default `workdir/rows`); a folder that already holds a finished
+        "raw" row of the same data and protocol (e.g. the demo's) reuses it.
       progress: progress bars.
 
     Returns:
@@ -124,7 +127,7 @@ def run(cfg: ml_collections.ConfigDict, *, train: Mapping[str, np.ndarray], val:
     attacker_splits = {}
     if privacy is not None:
         attacker_splits = {"attacker_train": as_clips(privacy["train"]), "attacker_test": as_clips(privacy["test"])}
-    rows_dir = os.path.join(workdir, "rows")
+    rows_dir = rows_dir or os.path.join(workdir, "rows")
     common = dict(train=train, test=test, num_classes=num_classes, attribute_names=attribute_names,
                   workdir=rows_dir, progress=progress, **attacker_splits)
     raw = leakage.run(proto, leakage.identity, name="raw", **common)

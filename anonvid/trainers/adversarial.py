@@ -304,13 +304,16 @@ def make_branches_step(fns: Mapping[str, core.ModelFns], txs: Mapping[str, optax
 class AlternatingStep:
     """Calls step 2 alone for the first `warmup_steps` batches, then steps 1 and 2 on alternate batches.
 
-    The phase follows the global batch count, so a resumed run continues the same alternation.
+    The phase follows the global batch count, so a resumed run continues the same alternation. The returned
+    metrics hold the latest of both steps, prefixed "anonymizer/" and "branches/", plus `loss` (this step's) and
+    the non-finite counters.
     """
 
     def __init__(self, anonymizer_step: Callable, branches_step: Callable, *, warmup_steps: int, start: int):
         self.anonymizer_step, self.branches_step = anonymizer_step, branches_step
         self.warmup_steps = int(warmup_steps)
         self.count = int(start)
+        self.last: dict[str, dict] = {}
 
     def phase(self, count: int) -> str:
         """"anonymizer" or "branches": which update batch number `count` (0-based) makes."""
@@ -319,9 +322,15 @@ class AlternatingStep:
         return "anonymizer"
 
     def __call__(self, state, batch):
-        step = self.anonymizer_step if self.phase(self.count) == "anonymizer" else self.branches_step
+        phase = self.phase(self.count)
+        state, out = (self.anonymizer_step if phase == "anonymizer" else self.branches_step)(state, batch)
         self.count += 1
-        return step(state, batch)
+        self.last[phase] = out
+        # Every logged record carries both steps' latest metrics ("anonymizer/…", "branches/…"): with one step
+        # in two, a log interval of even length would otherwise only ever see one of them.
+        merged = {f"{p}/{k}": v for p, m in self.last.items() for k, v in m.items() if not k.startswith("nonfinite_")}
+        merged.update({k: v for k, v in out.items() if k.startswith("nonfinite_")}, loss=out["loss"])
+        return state, merged
 
 
 def nonfinite_guard(limit: int) -> Callable[[Mapping[str, float], int], None]:
