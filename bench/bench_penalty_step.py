@@ -18,13 +18,15 @@ Clips/s = 2 · batch / seconds per pair.
 Before timing, anonvid's parameters and batch statistics are copied into the peer and one eval-mode forward of
 each network is checked to agree (max |diff| ≤ 1e-4). The runners are timed in interleaved repetitions after
 warm-up (compilation excluded); reported are median and minimum seconds per pair, clips/s and the ratio anonvid ÷
-PyTorch (target ≥ 1.0). `--components` also times, in both libraries, step 1 and step 2 alone and the three
-networks' forward + backward (f_A training mode on the step-1 frames, gradient of the input-sum of its output;
-f_T training mode on the clips; f_B training mode on both views): where the time goes.
+PyTorch (target ≥ 1.0). `--components` then times, in a second interleaved phase with PyTorch at the thread
+count that ran its pair fastest, step 1 and step 2 alone and the three networks' forward + backward (gradient of
+the sum of the output w.r.t. the parameters, training mode: f_A on the step-1 frames, f_T on the clips, f_B on
+both views): where the time goes.
 
 Usage:
   python -m bench.bench_penalty_step [--batch 8] [--frames 8] [--size 32] [--reps 5] [--warmup 2] [--threads 0]
-                                     [--contiguous] [--components] [--glibc-reuse] [--out results.json]
+                                     [--torch-threads 1,2] [--contiguous] [--components] [--glibc-reuse]
+                                     [--out results.json]
 """
 from __future__ import annotations
 
@@ -111,8 +113,11 @@ def check_agreement(fns, state, peer, clip: np.ndarray) -> float:
     return diff
 
 
-def component_runners(fns, state, peer, batches, batch: int, frames: int) -> dict:
-    """Forward + backward of each network alone, in both libraries (see the module docstring)."""
+def component_runners(fns, box, peer, batches) -> dict:
+    """Forward + backward of each network alone, in both libraries (see the module docstring).
+
+    `box["state"]` is read at call time: the step runners donate (and so delete) the state they were given.
+    """
     x = batches[0]["video"].astype(np.float32) / 255.0
     imgs = batches[0]["images"].astype(np.float32) / 255.0
     fa_in = np.concatenate([x.reshape((-1,) + x.shape[2:]), imgs, imgs])  # action frames + two views
@@ -127,9 +132,9 @@ def component_runners(fns, state, peer, batches, batch: int, frames: int) -> dic
             return jnp.sum(nnx.merge(graph, params, stats, copy=True)(v))
 
         grad = jax.jit(jax.grad(loss))
-        sub, v = state[net], jax_inputs[net]
 
-        def run_jax(grad=grad, sub=sub, v=v):
+        def run_jax(grad=grad, net=net, v=jax_inputs[net]):
+            sub = box["state"][net]
             jax.block_until_ready(grad(sub["params"], sub["batch_stats"], v))
 
         def run_torch(module=module, v=torch_inputs[net]):
@@ -152,6 +157,9 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--threads", type=int, default=0,
                         help="threads for anonvid and the main PyTorch row (0 = every core the process may use, "
                              "XLA:CPU's default); PyTorch is also timed at each other count up to the core count")
+    parser.add_argument("--torch-threads", default="",
+                        help="comma list of thread counts for the PyTorch rows (default: --threads, then every other "
+                             "count up to the core count)")
     parser.add_argument("--contiguous", action="store_true", help="PyTorch in contiguous NCHW instead of channels-last")
     parser.add_argument("--components", action="store_true",
                         help="also time step 1, step 2 and each network's forward + backward alone")
@@ -211,20 +219,29 @@ def main(argv: list[str] | None = None) -> dict:
         torch_step(1, 0)
         torch_step(2, 1)
 
-    thread_counts = [threads] + [n for n in range(1, cores + 1) if n != threads]
+    thread_counts = ([int(n) for n in args.torch_threads.split(",") if n] or
+                     [threads] + [n for n in range(1, cores + 1) if n != threads])
     runners = {"anonvid": run_jax}
     for n in thread_counts:
         runners[f"torch eager, {n} thread{'s' if n > 1 else ''}"] = torch_at(n, torch_pair)
-    if args.components:
-        runners.update({"anonvid step 1": lambda: jax_step(step1, 0), "anonvid step 2": lambda: jax_step(step2, 1),
-                        f"torch step 1 ({threads} thr)": torch_at(threads, lambda: torch_step(1, 0)),
-                        f"torch step 2 ({threads} thr)": torch_at(threads, lambda: torch_step(2, 1))})
-        comps = component_runners(fns, box["state"], peer, batches, args.batch, args.frames)
-        runners.update({k: torch_at(threads, v) if k.startswith("torch") else v for k, v in comps.items()})
     print(f"  warming up {len(runners)} runners ...", flush=True)
     load_start = os.getloadavg()
     times, cpu = timing.interleaved_times(runners, args.reps, warmup=args.warmup,
                                           progress=lambda m: print(m, flush=True))
+    best_torch = min((n for n in times if n != "anonvid"), key=lambda n: timing.summary(times[n])["median"])
+    if args.components:  # a second phase, PyTorch at the thread count that ran its pair fastest
+        n_best = thread_counts[list(runners).index(best_torch) - 1]
+        parts = {"anonvid step 1": lambda: jax_step(step1, 0), "anonvid step 2": lambda: jax_step(step2, 1),
+                 f"torch step 1 ({n_best} thr)": torch_at(n_best, lambda: torch_step(1, 0)),
+                 f"torch step 2 ({n_best} thr)": torch_at(n_best, lambda: torch_step(2, 1))}
+        comps = component_runners(fns, box, peer, batches)
+        parts.update({(f"{k} ({n_best} thr)" if k.startswith("torch") else k): torch_at(n_best, v)
+                      if k.startswith("torch") else v for k, v in comps.items()})
+        print(f"  components: warming up {len(parts)} runners ...", flush=True)
+        part_times, part_cpu = timing.interleaved_times(parts, args.reps, warmup=args.warmup,
+                                                        progress=lambda m: print(m, flush=True))
+        times.update(part_times)
+        cpu.update(part_cpu)
     load_end = os.getloadavg()
     torch.set_num_threads(threads)
     clips = 2 * args.batch
@@ -234,7 +251,6 @@ def main(argv: list[str] | None = None) -> dict:
         rows[name] = {"time_s": s, "times_s": ts, "cpu_s": timing.summary(cpu[name]),
                       "clips_per_s_median": clips / s["median"], "clips_per_s_best": clips / s["min"]}
     pairs = [n for n in rows if n == "anonvid" or n.startswith("torch eager")]
-    best_torch = min((n for n in pairs if n != "anonvid"), key=lambda n: rows[n]["time_s"]["median"])
     # anonvid clips/s ÷ PyTorch clips/s = PyTorch seconds ÷ anonvid seconds
     ratio = {n: rows[n]["time_s"]["median"] / rows["anonvid"]["time_s"]["median"] for n in pairs if n != "anonvid"}
     ratio_best = {n: rows[n]["time_s"]["min"] / rows["anonvid"]["time_s"]["min"] for n in pairs if n != "anonvid"}
