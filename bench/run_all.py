@@ -1,8 +1,8 @@
 """Runs every benchmark in `bench/` with its default (quick) settings and says where the results went.
 
 Each benchmark runs in its own Python process (so that one's threads, allocator state and XLA flags cannot
-affect the next) and writes JSON to `--out-dir` (default `out/bench/`, git-ignored); its console output is also saved there
-as `<name>.log`. A benchmark whose optional peer library is missing (e.g. PyTorch, paretoset) is reported as
+affect the next) and writes JSON to `--out-dir` (default `out/bench/`, git-ignored); its console output is also
+saved there as `<name>.log`. A benchmark whose optional peer library is missing (e.g. PyTorch, paretoset) is reported as
 skipped, not failed. `make bench` runs this after installing the `[bench]` extra.
 
 Usage:
@@ -31,8 +31,10 @@ BENCHES = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--out-dir", default=os.path.join("out", "bench"), help="folder for the JSON results and logs")
-    parser.add_argument("--only", default="", help=f"comma list of benchmarks to run (default all: {', '.join(BENCHES)})")
+    parser.add_argument("--out-dir", default=os.path.join("out", "bench"),
+                        help="folder for the JSON results and logs")
+    parser.add_argument("--only", default="",
+                        help=f"comma list of benchmarks to run (default all: {', '.join(BENCHES)})")
     args = parser.parse_args(argv)
     names = [n for n in args.only.split(",") if n] or list(BENCHES)
     unknown = sorted(set(names) - set(BENCHES))

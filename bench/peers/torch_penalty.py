@@ -14,8 +14,10 @@ Networks (identical to anonvid's, so that parameters copy over one to one; modul
 Convolutions pad like XLA's "SAME" (for a stride-2 3×3 conv on an even side that is 0 before and 1 after, where
 `padding=1` would pad 1 on both sides and compute another function); when the padding is asymmetric the input
 is padded explicitly (`F.pad`) and the convolution runs unpadded. BatchNorm: eps 1e-5, momentum 0.1 (anonvid's
-0.9 decay). Tensors are NCHW/NCDHW in PyTorch's channels-last memory format by default (`channels_last=False`
-for contiguous NCHW).
+0.9 decay); PyTorch updates its running variance with the unbiased batch variance where flax uses the biased
+one, so running statistics drift apart by a factor n/(n − 1) per update (outputs of one step are identical).
+Tensors are NCHW/NCDHW in PyTorch's channels-last memory format by default (`channels_last=False` for contiguous
+NCHW).
 
 Steps (`PenaltyPeer`), as `adversarial.make_anonymizer_step` / `make_branches_step`:
 - step 1: f_A in training mode on one batch `[action frames, view 1, view 2]`, f_T and f_B in eval mode and
