@@ -35,7 +35,7 @@ def test_demo_smoke_writes_report_and_plots(tmp_path, capsys):
     out = tmp_path / "demo"
     assert cli.main(["demo", "--smoke", "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert "| raw |" in printed and "stage 5/5" in printed
+    assert "| raw |" in printed and "stage 6/6" in printed
     report = json.loads((out / "report.json").read_text())
     raw = report["raw_reference"]
     assert 0.0 <= raw["top1"] <= 1.0 and 0.0 <= raw["cmap"] <= 100.0 and 0.0 <= raw["f1"] <= 1.0
@@ -53,3 +53,9 @@ def test_demo_smoke_writes_report_and_plots(tmp_path, capsys):
     assert pruned["rows"][0]["cmap"] == raw["cmap"]
     assert {"pruning_adversarial_png", "pruning_adversarial_gif"} <= set(report["pictures"])
     assert "Tubelet pruning (method A)" in (out / "report.md").read_text()
+    penalty = report["penalty"]  # method C: identity pretraining, a short minimax at B=0.3, fresh models
+    assert [r["name"] for r in penalty["rows"]] == ["penalty B=0.3 λ=1 ω=1 seed 0"]
+    reason = penalty["rows"][0]["selection"]["reason"]
+    assert "within δ" in reason or "no minimax checkpoint reached" in reason
+    assert {"penalty_frames", "penalty_budget"} <= set(report["pictures"])
+    assert "Penalty-driven anonymizer (method C)" in (out / "report.md").read_text()

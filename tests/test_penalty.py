@@ -294,7 +294,8 @@ def test_frames_of_takes_distinct_frames_of_each_clip():
 
 
 def _row(b, seed, top1, cmap):
-    return {"name": f"{penalty_table.setting_name(b, 1.0, 1.0, 'pixel')} seed {seed}", "B": b, "weight": 1.0,
+    setting = penalty_table.setting_name(b, 1.0, 1.0, "pixel")
+    return {"name": f"{setting} seed {seed}", "setting": setting, "B": b, "weight": 1.0,
             "omega": 1.0, "seed": seed, "top1": top1, "cmap": cmap, "f1": cmap / 100}
 
 

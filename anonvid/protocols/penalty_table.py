@@ -149,7 +149,7 @@ def run(cfg: ml_collections.ConfigDict, *, train: Mapping[str, np.ndarray], val:
         row = leakage.run(proto, jax.jit(lambda clips, m=model: apply_per_frame(m, clips)),
                           name=f"{s['name']} seed {s['seed']}", **common)
         last = out["history"][-1]
-        rows.append({**{k: row[k] for k in ("name", *METRICS, "top1_best", "cmap_epoch")}, **s,
+        rows.append({**s, "setting": s["name"], **{k: row[k] for k in ("name", *METRICS, "top1_best", "cmap_epoch")},
                      "selection": out["selection"], "val_distance": _selected(out)["val_distance"],
                      "final_val_top1": last["val_top1"]})
         _write_json(os.path.join(workdir, "rows.json"), {"raw": _short(raw), "rows": rows})
@@ -177,7 +177,7 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> list[dict]:
         groups.setdefault((r["B"], r["weight"], r["omega"]), []).append(r)
     out = []
     for group in groups.values():
-        entry = {"setting": group[0]["name"].split(" seed ")[0], "B": group[0]["B"], "weight": group[0]["weight"],
+        entry = {"setting": group[0]["setting"], "B": group[0]["B"], "weight": group[0]["weight"],
                  "omega": group[0]["omega"], "seeds": [g["seed"] for g in group]}
         for m in METRICS:
             values = np.array([g[m] for g in group], float)
