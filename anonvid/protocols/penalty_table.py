@@ -62,7 +62,13 @@ def check_config(cfg: ml_collections.ConfigDict) -> None:
         adversarial.check_config(_setting_config(cfg, s, init=""))
     init = str(cfg.identity_init)
     if init:  # the user named a pretrained anonymizer: it must be there (no silent retraining)
-        adversarial.check_config(_setting_config(cfg, settings(cfg)[0], init=init))
+        try:
+            adversarial.check_config(_setting_config(cfg, settings(cfg)[0], init=init))
+        except FileNotFoundError as err:
+            raise FileNotFoundError(
+                f"identity_init={init!r} holds no identity-pretrained anonymizer. Pretrain it with `anonvid train "
+                f"--config configs/penalty.py:synthetic,identity --workdir {init}` (same data and anonymizer "
+                f"widths), or leave identity_init empty to pretrain inside this run's workdir") from err
 
 
 def _setting_config(cfg: ml_collections.ConfigDict, s: Mapping[str, Any], init: str) -> ml_collections.ConfigDict:
