@@ -328,3 +328,18 @@ def test_sweep_runs_seed_major_and_checks_every_setting():
     cfg.sweep.budgets = (0.3, 0.0)
     with pytest.raises(ValueError, match="budget B must be > 0"):
         penalty_table.check_config(cfg)
+
+
+def test_zip_source_cycles_the_shorter_source():
+    from anonvid.data import pipeline
+
+    clips = pipeline.ArraySource({"video": np.arange(5), "action": np.arange(5) * 10})
+    images = pipeline.ArraySource({"images": np.arange(3) + 100})
+    zipped = pipeline.ZipSource(clips, images)
+    assert len(zipped) == 5
+    assert [int(zipped[i]["images"]) for i in range(5)] == [100, 101, 102, 100, 101]
+    assert int(zipped[4]["action"]) == 40
+    with pytest.raises(ValueError, match="more than one zipped source"):
+        pipeline.ZipSource(clips, clips)[0]
+    with pytest.raises(IndexError):
+        zipped[5]
