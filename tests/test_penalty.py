@@ -11,6 +11,7 @@ import pytest
 from flax import nnx
 
 from anonvid import budget
+from anonvid import sharding as shd
 from anonvid.data import augment, synthetic
 from anonvid.models.contrastive import nt_xent
 from anonvid.models.registry import build_model
@@ -26,11 +27,11 @@ FAST_COMPILE = {"xla_backend_optimization_level": 0}
 
 
 def test_unetpp_has_the_nested_dense_skip_grid():
-    model = build_model("unetpp", 3, kwargs=dict(widths=(4, 8, 16, 32)))
+    model = nnx.eval_shape(lambda: UNetPlusPlus(3, widths=(4, 8, 16, 32), rngs=nnx.Rngs(0)))  # shapes only
     # L = 3: nodes X^{i,j}, j >= 1, i + j <= L → 3 + 2 + 1 = 6; node C_{i,j} takes j nodes of its level + one up
     assert [len(level) for level in model.nodes] == [3, 2, 1]
     for i, j in ((0, 1), (0, 3), (1, 2), (2, 1)):
-        kernel = model.nodes[i][j - 1].conv1.kernel[...]
+        kernel = model.nodes[i][j - 1].conv1.kernel
         assert kernel.shape[2] == j * model.widths[i] + model.widths[i + 1]
 
 
@@ -97,7 +98,7 @@ def test_nt_xent_matches_the_written_out_formula():
 
 def test_contrastive_encoder_gives_unit_embeddings():
     model = build_model("contrastive", 16, kwargs=dict(proj_hidden=32, depth=10, width=4, stem="small"), seed=0)
-    z = model(jax.random.uniform(jax.random.key(0), (3, 16, 16, 3)))
+    z = nnx.jit(lambda m, x: m(x))(model, jax.random.uniform(jax.random.key(0), (3, 16, 16, 3)))
     assert z.shape == (3, 16)
     np.testing.assert_allclose(np.linalg.norm(np.asarray(z), axis=1), 1.0, rtol=1e-5)
 
@@ -116,8 +117,9 @@ def test_budget_penalty_gradient_reaches_the_anonymizer_only_above_the_budget():
 
     dist = float(budget.rms(x, apply_per_frame(model, x)))
     assert 0.05 < dist < 0.9
-    above = jax.grad(penalty)(params, dist / 2)
-    below = jax.grad(penalty)(params, min(dist * 2, 0.99))
+    grad = jax.jit(jax.grad(penalty))  # one compile for both budgets (op-by-op autodiff of a UNet is slow)
+    above = grad(params, dist / 2)
+    below = grad(params, min(dist * 2, 0.99))
     assert float(optax_norm(above)) > 1e-4
     assert float(optax_norm(below)) == 0.0
     assert float(penalty(params, dist / 2)) == pytest.approx(dist / 2, rel=1e-5)
@@ -158,11 +160,11 @@ def test_missing_identity_checkpoint_is_a_clear_error(tmp_path):
 
 @pytest.fixture(scope="module")
 def built():
+    # The same config, shapes and options as the reference run of tests/workers/sharded_penalty.py: that worker
+    # then finds these compiled programs in the session's persistent compilation cache.
     cfg = ADV.default_config(smoke=True, compiler_options=FAST_COMPILE)
-    cfg.privacy.augment.crop_scale = (0.5, 1.0)
-    fns, txs, state, shardings, mesh, rules = ADV.build(cfg, 3)
-    from anonvid import sharding as shd
-
+    fns, txs, state, shardings, mesh, rules = ADV.build(cfg, 3, mesh=shd.make_mesh((("data", 1), ("model", 1)),
+                                                                                  devices=jax.devices()[:1]))
     batch_sh = shd.batch_sharding(mesh, rules)
     views = augment.ClipAugment.from_config(cfg.privacy.augment.to_dict())
     steps = {
