@@ -188,7 +188,7 @@ def run(out: str, *, smoke: bool = False, progress: bool = True) -> dict[str, An
             "pruner": {"model": pcfg.pruner.model.kwargs.to_dict(), "epochs": pcfg.pruner.epochs,
                        "modes": list(pcfg.modes)}},
         "penalty": {"rows": penalized["rows"], "targets": penalized["targets"],
-                    "table": penalty_table.markdown_table(penalized["raw"], penalized["summary"]),
+                    "table": penalized["table"],
                     "identity": penalized["identity"],
                     "epochs": {"identity": ccfg.identity.epochs, "warmup": ccfg.penalty.warmup_epochs,
                                "minimax": ccfg.penalty.epochs},
