@@ -117,7 +117,10 @@ def run_identity(cfg: ml_collections.ConfigDict, workdir: str, progress: bool = 
     from anonvid.protocols import penalty_table
 
     train, val = datasets.load_split(cfg.data, "train"), datasets.load_split(cfg.data, "val")
-    out = penalty_table.pretrain_identity(cfg, train, val, workdir, progress)
+    privacy = None
+    if cfg.get("privacy_data") is not None and cfg.privacy_data.get("name"):
+        privacy = {s: datasets.load_split(cfg.privacy_data, s) for s in ("train", "val")}
+    out = penalty_table.pretrain_identity(cfg, train, val, workdir, progress, privacy)
     result = {"history": out["history"], "final": out["final"], "steps": out["steps"],
               "export": os.path.join(workdir, "anonymizer")}
     _write_json(os.path.join(workdir, "results.json"), result)

@@ -94,11 +94,16 @@ def as_clips(split: Mapping[str, np.ndarray]) -> dict:
 
 
 def pretrain_identity(cfg: ml_collections.ConfigDict, train: Mapping[str, np.ndarray],
-                      val: Mapping[str, np.ndarray], workdir: str | None, progress: bool = True) -> dict:
-    """Identity pretraining on frames of the action clips (plus the privacy images when given separately)."""
+                      val: Mapping[str, np.ndarray], workdir: str | None, progress: bool = True,
+                      privacy: Mapping[str, Mapping[str, np.ndarray]] | None = None) -> dict:
+    """Identity pretraining on frames of the action clips, plus the privacy images when they are separate data
+    (VISPR): f_A sees both kinds of input in the minimax."""
     icfg = cfg.identity
     frames = identity.frames_of(np.asarray(train["video"]), int(icfg.frames_per_clip), int(icfg.seed))
     val_frames = identity.frames_of(np.asarray(val["video"]), 1, int(icfg.seed) + 1)
+    if privacy is not None:
+        frames = np.concatenate([frames, privacy_images(privacy["train"], seed=int(icfg.seed))])
+        val_frames = np.concatenate([val_frames, privacy_images(privacy["val"], seed=int(icfg.seed) + 1)])
     return identity.train_identity(icfg, frames, val_frames, workdir=workdir, progress=progress)
 
 
@@ -128,7 +133,7 @@ def run(cfg: ml_collections.ConfigDict, *, train: Mapping[str, np.ndarray], val:
     identity_result = None
     if not init:
         init = os.path.join(workdir, "identity")
-        identity_result = pretrain_identity(cfg, train, val, init, progress)["final"]
+        identity_result = pretrain_identity(cfg, train, val, init, progress, privacy)["final"]
     proto = ml_collections.ConfigDict({"action": cfg.action.to_dict(), "attacker": cfg.attacker.to_dict()})
     attacker_splits = {}
     if privacy is not None:
