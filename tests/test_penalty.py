@@ -345,3 +345,18 @@ def test_zip_source_cycles_the_shorter_source():
         pipeline.ZipSource(clips, clips)[0]
     with pytest.raises(IndexError):
         zipped[5]
+
+
+def test_image_privacy_data_becomes_one_frame_clips_for_the_attacker():
+    """The VISPR1 protocol: privacy images (no action) are the attacker's data, as one-frame clips; the privacy
+    branch trains on the images themselves."""
+    images = np.arange(4 * 8 * 8 * 3, dtype=np.uint8).reshape(4, 8, 8, 3)
+    labels = np.eye(4, 7, dtype=np.int32)
+    clips = penalty_table.as_clips({"image": images, "privacy": labels})
+    assert clips["video"].shape == (4, 1, 8, 8, 3) and np.array_equal(clips["video"][:, 0], images)
+    assert np.array_equal(clips["privacy"], labels)
+    np.testing.assert_array_equal(penalty_table.privacy_images({"image": images}, seed=0), images)
+    video = np.stack([images, images + 1], axis=1)  # (4, 2, 8, 8, 3): one frame per clip when no images exist
+    frames = penalty_table.privacy_images({"video": video}, seed=0)
+    assert frames.shape == (4, 8, 8, 3)
+    assert all(np.array_equal(f, images[i]) or np.array_equal(f, images[i] + 1) for i, f in enumerate(frames))
