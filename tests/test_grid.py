@@ -2,9 +2,10 @@
 import csv
 import json
 
+import numpy as np
 import pytest
 
-from anonvid import experiments
+from anonvid import experiments, minimize
 from anonvid.protocols import grid
 from configs import minimization
 
@@ -80,3 +81,18 @@ def test_only_selects_cells():
     cfg.grid.only = ("TS", "XX+TS")
     with pytest.raises(ValueError, match="unknown cells"):
         grid.configurations(cfg)
+
+
+def test_minimize_videos_of_different_lengths_one_at_a_time():
+    """Real surveillance datasets (UCSD) have videos of different lengths: a list in, a list out, each video
+    (and its labels, through temporal sampling) as if it were minimized alone."""
+    rng = np.random.default_rng(0)
+    videos = [rng.integers(0, 256, (n, 16, 16, 1), dtype=np.uint8) for n in (12, 9)]
+    labels = [rng.integers(0, 2, n) for n in (12, 9)]
+    pipe = minimize.parse("ts(3)|blur(1)")
+    out, ys = grid.minimize_videos(pipe, videos, labels)
+    for v, y, o, oy in zip(videos, labels, out, ys):
+        alone, alone_y = grid.minimize_videos(pipe, v[None], y[None])
+        np.testing.assert_array_equal(o, alone[0])
+        np.testing.assert_array_equal(oy, alone_y[0])
+    assert [len(o) for o in out] == [len(y) for y in ys] == [4, 3]

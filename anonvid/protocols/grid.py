@@ -140,11 +140,20 @@ def configurations(cfg: ml_collections.ConfigDict) -> list[Configuration]:
     return configs
 
 
-def minimize_videos(pipe: minimize.Pipeline, videos: np.ndarray, labels: np.ndarray | None = None, *,
-                    batch: int = 4) -> tuple[np.ndarray, np.ndarray | None]:
+def minimize_videos(pipe: minimize.Pipeline, videos, labels=None, *,
+                    batch: int = 4) -> tuple[Any, Any]:
     """Applies a pipeline to whole videos `(V, F, H, W, C)` uint8 in jitted batches; frame labels `(V, F)` follow
-    temporal sampling. Background models are per video, so long videos warm up as in the paper."""
+    temporal sampling. Background models are per video, so long videos warm up as in the paper.
+
+    Videos of different lengths (a real dataset such as UCSD Ped2) come as a list of `(F_i, H, W, C)` arrays
+    with a list of `(F_i,)` labels and are returned as lists, one video at a time (one compile per length).
+    """
     fn = jax.jit(pipe.apply)
+    if isinstance(videos, (list, tuple)):
+        out = [np.asarray(fn(jnp.asarray(v)[None]))[0] for v in videos]
+        if labels is None:
+            return out, None
+        return out, [np.asarray(y)[np.asarray(pipe.frame_indices(len(y)))] for y in labels]
     out = []
     for start in range(0, len(videos), batch):
         out.append(np.asarray(fn(jnp.asarray(videos[start:start + batch]))))
