@@ -2,10 +2,12 @@
 
 The real split/annotation files live in `../shared/data` (see its PROVENANCE.md files; licences forbid copying
 them into this repository). Tests copy the few they need into a temporary folder laid out as the dataset
-archive is, and write tiny synthetic videos under the real file names. Without `../shared/data`, they skip.
+archive is, and write tiny synthetic videos under the real file names. Without `../shared/data` (or
+$ANONVID_SHARED_DATA), they skip.
 """
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -14,7 +16,8 @@ import pytest
 
 from anonvid.data import video_io
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+# The checkout's sibling folder `../shared/data`, or wherever $ANONVID_SHARED_DATA points (a checkout elsewhere).
+SHARED = Path(os.environ.get("ANONVID_SHARED_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
 def shared(*parts: str) -> Path:
