@@ -30,6 +30,9 @@ RUNTIME = [
 
 TEST = [
     "pytest==9.2.0",
+    # `make test` runs two workers: most tests are bound by single-threaded XLA compilation, so two overlap well.
+    "pytest-xdist==3.8.0",
+    "execnet==2.1.2",
     "scikit-learn==1.9.1",
     # OpenCV 5 wheels dropped the Haar cascades; 4.x is the oracle for image ops.
     "opencv-python-headless==4.14.0.94",

@@ -7,7 +7,11 @@ Worker subprocesses inherit it through the environment.
 import os
 import tempfile
 
-_CACHE = tempfile.mkdtemp(prefix="anonvid-xla-cache-")
+# pytest-xdist workers of one run share one cache (the run's id names it); a plain run gets its own folder.
+_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+_CACHE = (os.path.join(tempfile.gettempdir(), f"anonvid-xla-cache-{_RUN}") if _RUN
+          else tempfile.mkdtemp(prefix="anonvid-xla-cache-"))
+os.makedirs(_CACHE, exist_ok=True)
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
 
 from anonvid import compile_cache  # noqa: E402  (after the environment is set)
