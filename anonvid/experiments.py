@@ -92,6 +92,13 @@ def run_pruning(cfg: ml_collections.ConfigDict, workdir: str, progress: bool = T
     return result
 
 
+def _privacy_splits(cfg: ml_collections.ConfigDict, splits: tuple[str, ...]) -> dict | None:
+    """Method C's separate privacy data (`privacy_data.name`, e.g. VISPR images), or None (the action clips')."""
+    if cfg.get("privacy_data") is None or not cfg.privacy_data.get("name"):
+        return None
+    return {s: datasets.load_split(cfg.privacy_data, s) for s in splits}
+
+
 def run_penalty(cfg: ml_collections.ConfigDict, workdir: str, progress: bool = True) -> dict:
     """The penalty-driven anonymizer (METHODS.md C): identity pretraining, the B × seed sweep of the minimax
     with its checkpoint rule, fresh-attacker rows, mean ± std per setting, plots (`results.md/json`)."""
@@ -99,9 +106,7 @@ def run_penalty(cfg: ml_collections.ConfigDict, workdir: str, progress: bool = T
 
     penalty_table.check_config(cfg)  # a bad budget or a missing pretrained anonymizer fails before any data
     train, val, test = (datasets.load_split(cfg.data, s) for s in ("train", "val", "test"))
-    privacy = None
-    if cfg.get("privacy_data") is not None and cfg.privacy_data.get("name"):
-        privacy = {s: datasets.load_split(cfg.privacy_data, s) for s in ("train", "val", "test")}
+    privacy = _privacy_splits(cfg, ("train", "val", "test"))
     attributes = datasets.ATTRIBUTES[cfg.privacy_data.name if privacy else cfg.data.name]
     result = penalty_table.run(cfg, train=train, val=val, test=test, num_classes=datasets.NUM_CLASSES[cfg.data.name],
                                attribute_names=attributes, workdir=workdir, privacy=privacy, progress=progress)
@@ -117,9 +122,7 @@ def run_identity(cfg: ml_collections.ConfigDict, workdir: str, progress: bool = 
     from anonvid.protocols import penalty_table
 
     train, val = datasets.load_split(cfg.data, "train"), datasets.load_split(cfg.data, "val")
-    privacy = None
-    if cfg.get("privacy_data") is not None and cfg.privacy_data.get("name"):
-        privacy = {s: datasets.load_split(cfg.privacy_data, s) for s in ("train", "val")}
+    privacy = _privacy_splits(cfg, ("train", "val"))
     out = penalty_table.pretrain_identity(cfg, train, val, workdir, progress, privacy)
     result = {"history": out["history"], "final": out["final"], "steps": out["steps"],
               "export": os.path.join(workdir, "anonymizer")}
