@@ -360,3 +360,22 @@ def test_image_privacy_data_becomes_one_frame_clips_for_the_attacker():
     frames = penalty_table.privacy_images({"video": video}, seed=0)
     assert frames.shape == (4, 8, 8, 3)
     assert all(np.array_equal(f, images[i]) or np.array_equal(f, images[i] + 1) for i, f in enumerate(frames))
+
+
+def test_identity_pretraining_is_its_own_experiment_and_exports_the_anonymizer(tmp_path):
+    from anonvid import experiments
+    from configs import penalty as penalty_config
+
+    cfg = penalty_config.get_config("synthetic,identity,smoke")
+    assert cfg.experiment == "identity"
+    result = experiments.run_experiment(cfg, str(tmp_path / "identity"), progress=False)
+    assert result["steps"] >= 1 and 0.0 < result["final"]["l1"] < 1.0 and result["final"]["psnr"] > 5.0
+    model = identity.load_anonymizer(str(tmp_path / "identity"))  # what `identity_init` points at
+    x = jax.random.uniform(jax.random.key(0), (2, 32, 32, 3))
+    assert model(x).shape == x.shape
+    run_cfg = penalty_config.get_config("synthetic,smoke")
+    run_cfg.identity_init = str(tmp_path / "identity")
+    penalty_table.check_config(run_cfg)  # accepted: the export is there
+    run_cfg.identity_init = str(tmp_path / "elsewhere")
+    with pytest.raises(FileNotFoundError, match="identity_init="):
+        penalty_table.check_config(run_cfg)
