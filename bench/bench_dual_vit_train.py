@@ -24,7 +24,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import jax
@@ -119,11 +118,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.glibc_reuse:
         timing.reexec_with_glibc_reuse("bench.bench_dual_vit_train", sys.argv[1:] if argv is None else list(argv))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    threads = args.threads or cores
-    if args.threads:  # read when JAX starts its CPU backend, i.e. at the first computation below
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
-                                   f"{str(threads > 1).lower()} intra_op_parallelism_threads={threads}").strip()
+    threads = timing.xla_cpu_threads(args.threads)  # before the first JAX computation below
     torch.set_num_threads(threads)  # by default XLA:CPU's intra-op pool uses every core the process may run on
     compile_cache.enable()
 

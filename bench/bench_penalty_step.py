@@ -168,11 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     if args.glibc_reuse:
         timing.reexec_with_glibc_reuse("bench.bench_penalty_step", sys.argv[1:] if argv is None else list(argv))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    threads = args.threads or cores
-    if args.threads:  # read when JAX starts its CPU backend, i.e. at the first computation below
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
-                                   f"{str(threads > 1).lower()} intra_op_parallelism_threads={threads}").strip()
+    threads = timing.xla_cpu_threads(args.threads)  # before the first JAX computation below
     compile_cache.enable()
     cfg = _config()
     print(f"penalty minimax pair: batch {args.batch} clips {args.frames}x{args.size}x{args.size} + {args.batch} "
@@ -220,7 +216,7 @@ def main(argv: list[str] | None = None) -> dict:
         torch_step(2, 1)
 
     thread_counts = ([int(n) for n in args.torch_threads.split(",") if n] or
-                     [threads] + [n for n in range(1, cores + 1) if n != threads])
+                     [threads] + [n for n in range(1, timing.usable_cores() + 1) if n != threads])
     runners = {"anonvid": run_jax}
     for n in thread_counts:
         runners[f"torch eager, {n} thread{'s' if n > 1 else ''}"] = torch_at(n, torch_pair)

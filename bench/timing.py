@@ -116,3 +116,21 @@ def add_glibc_reuse_flag(parser) -> None:
     parser.add_argument("--glibc-reuse", action="store_true",
                         help="restart under GLIBC_TUNABLES that keep freed memory in the process (bench.timing."
                              "GLIBC_REUSE): XLA:CPU's per-step temporaries are then not page-faulted in every step")
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity where the OS reports one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def xla_cpu_threads(requested: int) -> int:
+    """The thread count a bench runs with: `requested`, or every core the process may use when 0.
+
+    A non-zero request is passed to XLA:CPU through `XLA_FLAGS`, which JAX reads when its CPU backend starts
+    (the first computation), so call this before anything runs on JAX.
+    """
+    threads = requested or usable_cores()
+    if requested:
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen="
+                                   f"{str(threads > 1).lower()} intra_op_parallelism_threads={threads}").strip()
+    return threads

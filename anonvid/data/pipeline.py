@@ -45,9 +45,7 @@ class ArraySource:
         return self._len
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
-        index = int(index)
-        if not -self._len <= index < self._len:
-            raise IndexError(f"index {index} out of range for {self.name} of length {self._len}")
+        index = _checked_index(index, self._len, self.name)
         return {k: v[index] for k, v in self._arrays.items()}
 
     def __repr__(self) -> str:
@@ -73,9 +71,7 @@ class ZipSource:
         return self._len
 
     def __getitem__(self, index: int) -> dict[str, np.ndarray]:
-        index = int(index)
-        if not -self._len <= index < self._len:
-            raise IndexError(f"index {index} out of range for {self.name} of length {self._len}")
+        index = _checked_index(index, self._len, self.name)
         out: dict[str, np.ndarray] = {}
         for s in self._sources:
             item = s[index % len(s)]
@@ -84,6 +80,14 @@ class ZipSource:
                 raise ValueError(f"{self.name}: key(s) {sorted(clash)} appear in more than one zipped source")
             out.update(item)
         return out
+
+
+def _checked_index(index: int, length: int, name: str) -> int:
+    """`index` as an int, or IndexError when it is outside [-length, length)."""
+    index = int(index)
+    if not -length <= index < length:
+        raise IndexError(f"index {index} out of range for {name} of length {length}")
+    return index
 
 
 def _lazy(v) -> bool:
