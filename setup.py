@@ -36,6 +36,18 @@ TEST = [
     "scikit-learn==1.9.1",
     # OpenCV 5 wheels dropped the Haar cascades; 4.x is the oracle for image ops.
     "opencv-python-headless==4.14.0.94",
+    # the real-face test: skimage's bundled photographs and its LBP face cascade (the independent counter)
+    "scikit-image==0.26.0",
+    # executes notebooks/anonvid_demo.ipynb
+    "nbclient==0.11.0",
+    "nbformat==5.11.1",
+    "ipykernel==7.4.0",
+]
+
+# Face/person-aware minimization (`faces(...)`, `people(...)`): OpenCV 4.x ships the Haar cascades and the HOG
+# people detector inside the wheel, so detection works offline (OpenCV 5 wheels dropped the cascades).
+FACES = [
+    "opencv-python-headless==4.14.0.94",
 ]
 
 BENCH = [
@@ -53,6 +65,6 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["anonvid", "anonvid.*", "configs"]),
     install_requires=RUNTIME,
-    extras_require={"test": TEST, "bench": BENCH},
+    extras_require={"test": TEST + FACES, "faces": FACES, "bench": BENCH},
     entry_points={"console_scripts": ["anonvid=anonvid.cli:main"]},
 )
