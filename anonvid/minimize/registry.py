@@ -196,12 +196,16 @@ class Op:
 OPS: dict[str, Op] = {}
 # Spec words that mean "no minimization" (the reference row of a grid).
 IDENTITY_NAMES = ("identity", "raw")
+# Spec sugar for detected regions (see `sugar`): `faces(blur=4)` is `blur(4)@face`, `people(...)` uses `@person`.
+REGION_SUGAR = {"faces": "face", "people": "person"}
 
 
 def register_op(op: Op) -> Op:
     """Adds `op` to the registry (replacing an op of the same name) and returns it."""
     if op.name in IDENTITY_NAMES:
         raise ValueError(f"{op.name!r} is reserved for the identity pipeline")
+    if op.name in REGION_SUGAR:
+        raise ValueError(f"{op.name!r} is reserved for the region sugar {op.name}(...) (ops @{REGION_SUGAR[op.name]})")
     if op.kind not in (BREADTH, DEPTH):
         raise ValueError(f"op {op.name!r}: kind must be {BREADTH!r} or {DEPTH!r}, got {op.kind!r}")
     OPS[op.name] = op
@@ -216,7 +220,8 @@ def get_op(name: str) -> Op:
     """
     if name not in OPS:
         raise ValueError(f"unknown op {name!r}; known ops: {', '.join(sorted(OPS))} "
-                         f"(and {'/'.join(IDENTITY_NAMES)} for no minimization)")
+                         f"(and {'/'.join(IDENTITY_NAMES)} for no minimization; "
+                         f"{', '.join(n + '(...)' for n in REGION_SUGAR)} for detected regions)")
     return OPS[name]
 
 
@@ -281,6 +286,11 @@ register_op(Op(
     (Param("bits", int, low=1, high=8, doc="bits per channel"),),
     kind=DEPTH, commutes_with_ts=True, preserves_shape=True, positional=1,
     doc="uniform colour quantisation to 2**bits levels per channel"))
+
+register_op(Op(
+    "black", lambda clips: spatial.black(clips), (),
+    kind=DEPTH, commutes_with_ts=True, preserves_shape=True,
+    doc="every pixel set to 0 (use it restricted to a region: black@face)"))
 
 register_op(Op(
     "gray", lambda clips: spatial.gray(clips), (),

@@ -1,4 +1,4 @@
-"""Per-pixel and per-block spatial ops that keep the frame shape: gray, mask, quant, pixelate.
+"""Per-pixel and per-block spatial ops that keep the frame shape: gray, black, mask, quant, pixelate.
 
 All of them act on each frame independently, so they commute with temporal sampling.
 """
@@ -32,6 +32,11 @@ def gray(clips: jax.Array) -> jax.Array:
     # Materialise the plane first: broadcasting inside the luminance fusion recomputes it per channel with
     # channel-strided loads, which XLA:CPU does not vectorise.
     return _replicate_channels(pixels.materialize(lum), clips.shape[-1])
+
+
+def black(clips: jax.Array) -> jax.Array:
+    """Every pixel set to 0, same shape and dtype (restricted to a region it blacks out faces: `black@face`)."""
+    return jnp.zeros_like(clips)
 
 
 def threshold_mask(clips: jax.Array, threshold: float) -> jax.Array:

@@ -8,7 +8,9 @@ Grammar (whitespace allowed between tokens)::
     value  := number | word
 
 Examples: `"ts(5)|blur(4)"`, `"ds(2,bicubic)|mask(25)"`, `"gray"`, `"bgsub(warmup=20)"`, `"blur(4)@person"`.
-Ops run left to right. `@region` restricts a shape-preserving op to a mask passed at call time. Every
+Ops run left to right. `@region` restricts a shape-preserving op to a mask passed at call time. The region
+sugar `faces(blur=4)`, `faces(pixelate=8)`, `faces(black)` (and `people(...)`) stands for `blur(4)@face`,
+`pixelate(8)@face`, `black@face` (`@person`); see `sugar`. Every
 malformed spec raises ValueError naming the bad token and its 0-based character position. A parsed pipeline
 prints as its canonical spec (`str(parse(s))`), and parsing the canonical spec gives the same pipeline.
 """
@@ -22,8 +24,8 @@ from typing import Any, Mapping
 import jax
 import numpy as np
 
-from anonvid.minimize import pixels, region
-from anonvid.minimize.registry import BREADTH, DEPTH, IDENTITY_NAMES, Op, get_op
+from anonvid.minimize import pixels, region, sugar
+from anonvid.minimize.registry import BREADTH, DEPTH, IDENTITY_NAMES, REGION_SUGAR, Op, get_op
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\Z")
@@ -288,6 +290,15 @@ def _parse_op(text: str, start: int, spec: str) -> OpCall | None:
         i = _skip_space(text, m.end())
     if i < len(text):
         raise ValueError(f"unexpected {text[i:].strip()!r} at position {start + i} in spec {spec!r}")
+    if name in REGION_SUGAR:
+        if where is not None:
+            raise ValueError(f"{name}(...) at position {name_at} already names its region "
+                             f"({REGION_SUGAR[name]}); drop '@{where}' in spec {spec!r}")
+        try:
+            op_name, params, where = sugar.expand(name, args, kwargs)
+        except ValueError as err:
+            raise ValueError(f"{err} (at position {name_at} in spec {spec!r})") from None
+        return OpCall(op_name, tuple(params.items()), where)
     if name in IDENTITY_NAMES:
         if args or kwargs or where:
             raise ValueError(f"{name!r} at position {name_at} takes no arguments or region in spec {spec!r}")
