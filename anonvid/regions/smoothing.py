@@ -7,7 +7,8 @@ do not flicker:
 
 1. link: boxes are linked frame to frame into tracks; a detection joins the track whose predicted box (the
    last box, moved by the track's last velocity) it overlaps by IoU >= `iou`, or whose centre is within
-   `distance` x the track's box size; a track stays open through up to `max_gap` frames without detection;
+   `distance` x the track's box size per elapsed frame; a track stays open through up to `max_gap` frames
+   without detection;
 2. fill: the frames a track missed between two detections get the linear interpolation of the two boxes;
 3. hold: each track is held (its first/last box, unchanged) for `hold` frames before its first and after its
    last detection, so a face is covered from before it is first detected until after it is last seen;
@@ -62,7 +63,8 @@ def link_tracks(per_frame_boxes: Sequence[np.ndarray], *, max_gap: int = DEFAULT
       per_frame_boxes: one `(n_t, 4)` array of `[x0, y0, x1, y1]` boxes per frame.
       max_gap: frames a track may go undetected and still be continued.
       iou: minimum IoU between a track's predicted box and a detection to link them.
-      distance: alternatively, maximum centre distance, in units of the predicted box's size (sqrt of area).
+      distance: alternatively, maximum centre distance per elapsed frame, in units of the predicted box's size
+        (sqrt of its area).
 
     Returns:
       Tracks in order of their first detection; every input box belongs to exactly one track.
@@ -83,7 +85,8 @@ def link_tracks(per_frame_boxes: Sequence[np.ndarray], *, max_gap: int = DEFAULT
             centre_f = (found[:, :2] + found[:, 2:]) / 2
             dist = np.linalg.norm(centre_p[:, None] - centre_f[None], axis=-1)
             size = np.sqrt(np.maximum(B.areas(pred), 1e-6))[:, None]
-            ok = ((overlap >= iou) & (overlap > 0)) | (dist <= distance * size)
+            elapsed = np.array([t - tracks[k].frames[-1] for k in open_ids], np.float32)[:, None]
+            ok = ((overlap >= iou) & (overlap > 0)) | (dist <= distance * size * elapsed)
             pairs = sorted(zip(*np.nonzero(ok)), key=lambda ij: (-overlap[ij], dist[ij]))
         used_tracks, used_found = set(), set()
         for i, j in pairs:
@@ -129,7 +132,7 @@ def smooth_tracks(per_frame_boxes: Sequence[np.ndarray], *, max_gap: int = DEFAU
       hold: frames each track is extended before its first and after its last detection (>= 0).
       dilate: relative growth of every box, >= 0 (0.2: width and height x 1.2, about the centre).
       iou: minimum IoU to link a detection to a track, in [0, 1].
-      distance: or maximum centre distance in units of the track's box size.
+      distance: or maximum centre distance per elapsed frame, in units of the track's box size.
       frame_size: `(height, width)` to clip boxes to the frame, or None.
 
     Returns:
