@@ -211,6 +211,17 @@ def test_region_masks_with_a_custom_detector():
         np.testing.assert_array_equal(masks["face"][0, t], want)
 
 
+def test_detecting_every_third_frame_is_filled_by_smoothing():
+    frames = np.zeros((7, 6, 6, 3), np.uint8)
+    det = _FixedDetector([1, 1, 3, 3], miss=-1)
+    raw = regions.detect_frames(frames, det, every=3)
+    assert det.calls == 3 and [len(b) for b in raw] == [1, 0, 0, 1, 0, 0, 1]
+    smooth = regions.smooth_tracks(raw, max_gap=2, hold=2, dilate=0.0)
+    assert all(np.array_equal(b, _boxes([1, 1, 3, 3])) for b in smooth)
+    with pytest.raises(ValueError, match="every=0 must be an integer >= 1"):
+        regions.detect_frames(frames, det, every=0)
+
+
 def test_region_without_a_detector_says_what_to_do():
     with pytest.raises(ValueError, match=r"no detector for region 'car'.*face, person.*masks="):
         regions.apply_with_detection("blur(2)@car", np.zeros((1, 1, 4, 4, 3), np.uint8))

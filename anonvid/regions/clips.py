@@ -32,7 +32,7 @@ def region_masks(clips, regions: Sequence[str] = ("face",), *, detectors: Mappin
                  shape: str = "ellipse", max_gap: int = smoothing.DEFAULT_MAX_GAP,
                  hold: int = smoothing.DEFAULT_HOLD, dilate: float = smoothing.DEFAULT_DILATE,
                  iou: float = smoothing.DEFAULT_IOU, distance: float = smoothing.DEFAULT_DISTANCE,
-                 **detector_options) -> dict[str, np.ndarray]:
+                 every: int = 1, **detector_options) -> dict[str, np.ndarray]:
     """Detects, smooths and paints region masks for in-memory clips (each clip is its own video).
 
     Args:
@@ -41,6 +41,7 @@ def region_masks(clips, regions: Sequence[str] = ("face",), *, detectors: Mappin
       detectors: region name -> detector overriding the defaults (`detectors.REGION_DETECTORS`).
       shape: mask shape per box, "ellipse" or "box" (see `masks.boxes_to_mask`).
       max_gap, hold, dilate, iou, distance: temporal smoothing (see `smoothing.smooth_tracks`).
+      every: detect on every `every`-th frame only, smoothing fills the rest (see `detect.detect_regions`).
       **detector_options: options for the default detectors (e.g. `max_side=480`).
 
     Returns:
@@ -51,7 +52,7 @@ def region_masks(clips, regions: Sequence[str] = ("face",), *, detectors: Mappin
     found = build_detectors(tuple(regions), detectors, **detector_options)
     out = {name: np.zeros((b, t, h, w), bool) for name in found}
     for i in range(b):
-        raw = detect_regions(x[i], found)
+        raw = detect_regions(x[i], found, every=every)
         for name, per_frame in raw.items():
             smooth = smoothing.smooth_tracks(per_frame, max_gap=max_gap, hold=hold, dilate=dilate, iou=iou,
                                              distance=distance, frame_size=(h, w))

@@ -46,28 +46,40 @@ def build_detectors(regions: Sequence[str], detectors: Mapping[str, Detector] | 
     return out
 
 
-def detect_frames(frames: Iterable[np.ndarray], detector: Detector) -> list[np.ndarray]:
-    """Runs one detector on every frame.
+def detect_frames(frames: Iterable[np.ndarray], detector: Detector, every: int = 1) -> list[np.ndarray]:
+    """Runs one detector on every frame (or every `every`-th frame).
 
     Args:
       frames: uint8 `(H, W, 3)` RGB frames, in video order (any iterable, consumed once).
       detector: an object with `detect(frame) -> (n, 4)` boxes.
+      every: detect on frames 0, every, 2 * every, ...; the others get no boxes (see `detect_regions`).
 
     Returns:
       One float32 `(n_t, 4)` box array per frame.
     """
-    return detect_regions(frames, {"_": detector})["_"]
+    return detect_regions(frames, {"_": detector}, every=every)["_"]
 
 
-def detect_regions(frames: Iterable[np.ndarray], detectors: Mapping[str, Detector]) -> dict[str, list[np.ndarray]]:
+def detect_regions(frames: Iterable[np.ndarray], detectors: Mapping[str, Detector],
+                   every: int = 1) -> dict[str, list[np.ndarray]]:
     """Runs every region's detector on every frame, in one pass over `frames`.
+
+    Args:
+      frames: uint8 `(H, W, 3)` RGB frames, in video order (any iterable, consumed once).
+      detectors: region name -> detector.
+      every: detect only on frames 0, every, 2 * every, ... (a cheaper first pass for long videos); the
+        frames in between get no boxes, and `smooth_tracks` fills them by interpolation, provided
+        `every - 1 <= max_gap` (and `hold >= every - 1` so the ends of tracks are covered too).
 
     Returns:
       Region name -> one float32 `(n_t, 4)` box array per frame.
     """
+    if not isinstance(every, int) or every < 1:
+        raise ValueError(f"detect_regions: every={every!r} must be an integer >= 1")
     out: dict[str, list[np.ndarray]] = {name: [] for name in detectors}
     for t, frame in enumerate(frames):
         frame = check_frame(frame, f"detect_regions: frame {t}")
         for name, detector in detectors.items():
-            out[name].append(np.asarray(detector.detect(frame), np.float32).reshape(-1, 4))
+            found = detector.detect(frame) if t % every == 0 else ()
+            out[name].append(np.asarray(found, np.float32).reshape(-1, 4))
     return out
