@@ -135,6 +135,36 @@ EXPERIMENTS: dict[str, Callable[..., dict]] = {"classifier": run_classifier, "id
                                                "penalty": run_penalty, "pruning": run_pruning}
 
 
+def evaluate_experiment(cfg: ml_collections.ConfigDict, workdir: str, progress: bool = True) -> dict:
+    """`anonvid eval`: evaluates a trained run without training.
+
+    A classifier run's last checkpoint is evaluated afresh on the test split (written to `eval.json`). Any other
+    experiment is a table of several trained models: its finished run's `results.json` is read back.
+
+    Raises:
+      FileNotFoundError: `workdir` does not exist, has no checkpoint (classifier) or no finished results.
+    """
+    if not os.path.isdir(workdir):
+        raise FileNotFoundError(f"{workdir!r} does not exist; train it first with `anonvid train --config ... "
+                                f"--workdir {workdir}`")
+    if cfg.experiment == "classifier":
+        name = cfg.data.name
+        outputs = datasets.NUM_CLASSES[name] if cfg.task == "action" else len(datasets.ATTRIBUTES[name])
+        # the train split is not trained on; it rebuilds the run's data iterator, whose position the checkpoint holds
+        train = datasets.load_split(cfg.data, "train")
+        test = datasets.load_split(cfg.data, "test")
+        out = classifier.train_classifier(cfg, train, test, task=cfg.task, num_outputs=outputs, workdir=workdir,
+                                          progress=progress, evaluate_only=True)
+        _write_json(os.path.join(workdir, "eval.json"), out)
+        return out
+    path = os.path.join(workdir, "results.json")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{workdir!r} holds no finished {cfg.experiment} run (no results.json); resume it "
+                                f"with `anonvid train` and the same arguments")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
 def run_experiment(cfg: ml_collections.ConfigDict, workdir: str, progress: bool = True) -> dict:
     """Runs the experiment named by `cfg.experiment` in `workdir` (created if missing)."""
     if cfg.experiment not in EXPERIMENTS:

@@ -153,7 +153,7 @@ def _validate(data: Mapping[str, np.ndarray], name: str, input_key: str, label_k
 def train_classifier(cfg: ml_collections.ConfigDict, train: Mapping[str, np.ndarray],
                      test: Mapping[str, np.ndarray], *, task: str, num_outputs: int, workdir: str | None = None,
                      input_key: str = "video", label_key: str | None = None, mesh=None,
-                     progress: bool = True, desc: str = "") -> dict[str, Any]:
+                     progress: bool = True, desc: str = "", evaluate_only: bool = False) -> dict[str, Any]:
     """Trains a fresh classifier and evaluates it on the full test split after every epoch.
 
     Args:
@@ -170,6 +170,8 @@ def train_classifier(cfg: ml_collections.ConfigDict, train: Mapping[str, np.ndar
       mesh: device mesh (default: from `cfg.sharding.mesh`).
       progress: show a progress bar.
       desc: progress-bar label.
+      evaluate_only: restore `workdir`'s last checkpoint and evaluate it on `test` without training; returns
+        `{"final": metrics, "steps": the checkpoint's step}` (FileNotFoundError when there is no checkpoint).
 
     Returns:
       `{"history": [per-epoch eval dicts], "final": last epoch's eval, "best": best epoch by the task's
@@ -205,6 +207,14 @@ def train_classifier(cfg: ml_collections.ConfigDict, train: Mapping[str, np.ndar
     ckpt, log, state, meta = core.open_run(workdir, keep=int(cfg.keep_checkpoints), state=state,
                                            shardings=shardings, batches=batches)
     history: list[dict] = list(meta["history"]) if meta else []
+    if evaluate_only:
+        ckpt.close()
+        if meta is None:
+            raise FileNotFoundError(f"{workdir!r} has no checkpoint to evaluate; train it first with `anonvid "
+                                    f"train` and the same --config")
+        final = evaluate(eval_step, state, test, batch_size=int(cfg.eval_batch_size), batch_sharding=batch_sh,
+                         task=task, label_key=label_key, input_key=input_key)
+        return {"final": final, "steps": int(meta["step"])}
 
     state, history, step = core.train_loop(
         train_step, state, batches, total_steps=total_steps, steps_per_epoch=steps_per_epoch,
