@@ -86,6 +86,29 @@ def test_load_pruner_restores_the_trained_model(smoke_run):
     assert out["final"]["kept_fraction"] == PA.kept_tubelets(model) / model.config.num_tubelets
 
 
+def test_anonymize_prune_blackens_the_pruned_tubelets_of_a_video_file(smoke_run, tmp_path):
+    """`anonvid anonymize --method prune` on a 48x64 file: every pixel is either the input's or black, and the
+    black share of each model clip is the pruned share of tubelets (the mask is upsampled from 32x32)."""
+    from anonvid import cli
+    from anonvid.data.video_io import read_video
+    from anonvid.video import testclip
+
+    work, _, _ = smoke_run
+    src = str(tmp_path / "in.mkv")
+    frames = testclip.write(src, num_frames=20, height=48, width=64, codec="ffv1", audio=False) | 1  # no 0 pixel
+    testclip.write(src, video=frames, codec="ffv1", audio=False)
+    out = tmp_path / "pruned.mkv"
+    assert cli.main(["anonymize", src, "-o", str(out), "--method", "prune", "--checkpoint", work, "--codec", "ffv1",
+                     "--no-progress"]) == 0
+    got = read_video(out)[0]
+    assert got.shape == frames.shape
+    black = np.all(got == 0, axis=-1)
+    assert np.all(black | np.all(got == frames, axis=-1))
+    # clips of 8 frames (the model's num_frames); 208 of 256 tubelets kept; the last clip is padded
+    for start in (0, 8):
+        assert black[start:start + 8].mean() == pytest.approx(48 / 256, abs=0.03)
+
+
 def test_load_pruner_without_a_run_says_how_to_make_one(tmp_path):
     with pytest.raises(FileNotFoundError, match="holds no pruner run"):
         T.load_pruner(str(tmp_path))
