@@ -162,8 +162,8 @@ def markdown(results: dict) -> str:
     for name, size in results["sizes"].items():
         for label, row in size["rows"].items():
             check = row["ffprobe"]
-            ok = "n/a" if check is None else ("ok" if all(v for k, v in check.items() if k.startswith(("same", "audio")))
-                                              else "FAIL " + str({k: v for k, v in check.items() if v is False}))
+            failed = [k for k, v in (check or {}).items() if v is False]
+            ok = "n/a" if check is None else ("ok" if not failed else "FAIL: " + ", ".join(failed))
             loop = f"{row['loop_fps_median']:.2f}" if row["loop_fps_median"] else "—"
             lines.append(f"| {size['width']}x{size['height']} ({size['frames']} f) | {label} | "
                          f"{row['fps_median']:.2f} | {row['fps_best']:.2f} | {loop} | {row['peak_rss_mib']:.0f} | "

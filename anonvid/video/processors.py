@@ -10,7 +10,9 @@
 - `AnonymizerProcessor` (method C): a trained UNet++ f_A applied to every frame, at the native resolution or a
   working size given by the user (then resized back).
 
-Every processor pads the last, shorter chunk to the full chunk length, so each video compiles one program.
+Every processor pads the last, shorter chunk to the full chunk length, so each video compiles one program, and
+returns a jax array without waiting for it: JAX computes the chunk on its own threads while the stream decodes the
+next chunk and encodes the previous one.
 """
 from __future__ import annotations
 
@@ -114,10 +116,11 @@ class MinimizeProcessor:
         if self.regions:
             masks = {name: np.pad(m, ((0, 0), (0, ph), (0, pw)), mode="edge")[None]
                      for name, m in self.masks_for(idx).items()}
-        out = np.asarray(self.pipeline.apply(jnp.asarray(x[None]), masks))[0]
+        out = self.pipeline.apply(jnp.asarray(x[None]), masks)[0]
         if out.shape[1:3] != x.shape[1:3]:  # ds: replicate blocks back to full size
-            out = out[:, _nearest_index(x.shape[1], out.shape[1])][:, :, _nearest_index(x.shape[2], out.shape[2])]
-        return out[skip:skip + n, :h, :w]
+            out = jnp.take(out, _nearest_index(x.shape[1], out.shape[1]), axis=1)
+            out = jnp.take(out, _nearest_index(x.shape[2], out.shape[2]), axis=2)
+        return out[skip:skip + n, :h, :w]  # a jax array: the stream encodes the previous chunk meanwhile
 
 
 def _resize_batch(frames: jax.Array, height: int, width: int) -> jax.Array:
@@ -160,9 +163,10 @@ class PruneProcessor:
     def __call__(self, frames: np.ndarray, first_index: int) -> np.ndarray:
         n, h, w, _ = frames.shape
         x = _pad_frames(frames, self.chunk_frames)
-        small = np.asarray(self._kept_mask(jnp.asarray(x)))
-        full = small[:, _nearest_index(h, small.shape[1])][:, :, _nearest_index(w, small.shape[2])]
-        return np.asarray(self._fill(jnp.asarray(x), jnp.asarray(full)))[:n]
+        small = self._kept_mask(jnp.asarray(x))
+        full = jnp.take(jnp.take(small, _nearest_index(h, small.shape[1]), axis=1),
+                        _nearest_index(w, small.shape[2]), axis=2)
+        return self._fill(jnp.asarray(x), full)[:n]
 
 
 class AnonymizerProcessor:
@@ -192,4 +196,4 @@ class AnonymizerProcessor:
 
     def __call__(self, frames: np.ndarray, first_index: int) -> np.ndarray:
         x = _pad_frames(frames, self.chunk_frames)
-        return np.asarray(self._run(jnp.asarray(x)))[:len(frames)]
+        return self._run(jnp.asarray(x))[:len(frames)]

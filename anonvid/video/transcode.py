@@ -26,7 +26,8 @@ from anonvid.data.video_io import VideoDecodeError
 from anonvid.video import codecs
 from anonvid.video.probe import VideoInfo
 
-# `process(frames, first_index)`: uint8 (n, H, W, 3) kept frames and the input index of the first -> same shape
+# `process(frames, first_index)`: uint8 (n, H, W, 3) kept frames and the input index of the first -> same shape,
+# as a numpy array or a jax array still being computed (it is read only after the next chunk is dispatched)
 FrameProcessor = Callable[[np.ndarray, int], np.ndarray]
 
 
@@ -184,17 +185,24 @@ def _transcode(info: VideoInfo, tmp: str, process: FrameProcessor, choice: codec
         buffer: list[np.ndarray] = []
         pts: list[int] = []
         first_index = 0
+        pending: list = []  # the previous chunk's (result, pts), encoded once the next chunk is dispatched
+
+        def write_pending() -> None:
+            if pending:
+                result, result_pts = pending.pop()
+                writer.write(np.asarray(result), result_pts)
 
         def flush() -> None:
             nonlocal buffer, pts, first_index
             if not buffer:
                 return
             chunk = np.stack(buffer)
-            result = np.asarray(process(chunk, first_index))
-            if result.shape != chunk.shape or result.dtype != np.uint8:
-                raise RuntimeError(f"the frame processor returned {result.dtype} {result.shape} for "
+            result = process(chunk, first_index)
+            if tuple(result.shape) != chunk.shape or result.dtype != np.uint8:
+                raise RuntimeError(f"the frame processor returned {result.dtype} {tuple(result.shape)} for "
                                    f"uint8 {chunk.shape}")
-            writer.write(result, pts)
+            write_pending()
+            pending.append((result, pts))
             buffer, pts = [], []
 
         streams = [vin] + ([ain] if ain is not None else [])
@@ -221,6 +229,7 @@ def _transcode(info: VideoInfo, tmp: str, process: FrameProcessor, choice: codec
             raise VideoDecodeError(f"{info.path}: decoding failed after {frames_in} frames ({err}); the file is "
                                    f"corrupt or truncated; nothing was written") from err
         flush()
+        write_pending()
         if frames_in == 0:
             raise VideoDecodeError(f"{info.path}: decoded to zero frames (empty or corrupt file)")
         writer.close()
