@@ -303,7 +303,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("train", "demo", "eval", "anonymize", "minimize"):
         compile_cache.enable()
 
-    missing_extra = ImportError if args.command in ("anonymize", "minimize") else ()  # `pip install ...[faces]`
+    # anonymize/minimize: a missing optional extra (`pip install 'anonvid[faces]'`) is a user error too
+    missing_extra = (ImportError,) if args.command in ("anonymize", "minimize") else ()
     try:  # DatasetError (real-data files) and VideoDecodeError-derived BatchError are reported below
         if args.command == "train":
             return _train(args, overrides)
@@ -327,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         demo.run(args.out, smoke=args.smoke, progress=not args.no_progress)
         return 0
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError, VideoDecodeError, missing_extra) as err:
+    except (ConfigError, CheckpointError, FileNotFoundError, ValueError, VideoDecodeError, *missing_extra) as err:
         print(f"anonvid {args.command}: error: {err}", file=sys.stderr)
         return 2
 

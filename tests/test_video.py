@@ -250,3 +250,12 @@ def test_faces_are_hidden_in_a_video_file(tmp_path):
     before = sum(len(b) for b in _lbp_faces(frames))
     after = sum(len(b) for b in _lbp_faces(read_video(out)[0]))
     assert before >= 30 and after <= 0.05 * before, (before, after)
+
+
+def test_face_ops_without_opencv_exit_2_saying_how_to_install(clip, tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    assert _run("minimize", clip[0], "-o", tmp_path / "o.mp4", "--ops", "faces(black)") == 2
+    assert "pip install 'anonvid[faces]'" in capsys.readouterr().err
+    assert not (tmp_path / "o.mp4").exists()
