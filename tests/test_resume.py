@@ -33,7 +33,7 @@ def _final_params(workdir):
     return step, jax.tree.map(np.asarray, tree["params"])
 
 
-def test_sigkill_midway_then_resume_matches_uninterrupted(tmp_path):
+def test_sigkill_midway_then_resume_matches_uninterrupted(tmp_path, monkeypatch):
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     straight = tmp_path / "straight"
     subprocess.run(_cmd(straight), cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
@@ -63,3 +63,14 @@ def test_sigkill_midway_then_resume_matches_uninterrupted(tmp_path):
         np.testing.assert_array_equal(a, b)
     with open(straight / "results.json") as f, open(killed / "results.json") as g:
         assert json.load(f)["history"] == json.load(g)["history"]
+
+    # `anonvid eval` restores the last checkpoint and evaluates it afresh: the same metrics as the run's last epoch
+    from anonvid import cli
+
+    monkeypatch.chdir(ROOT)
+    assert cli.main(["eval", "--workdir", str(straight), *ARGS]) == 0
+    with open(straight / "eval.json") as f, open(straight / "results.json") as g:
+        evaluated, trained = json.load(f), json.load(g)["final"]
+    assert evaluated["steps"] == 24
+    assert evaluated["final"]["top1"] == trained["top1"]
+    np.testing.assert_allclose(evaluated["final"]["loss"], trained["loss"], rtol=1e-6)
