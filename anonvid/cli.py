@@ -181,7 +181,8 @@ def _parser() -> argparse.ArgumentParser:
     trade.add_argument("--weights", default=None, help="comma list, one weight per objective (weighted score)")
     trade.add_argument("--name-column", default="name", help="column that names each row (default: name)")
     trade.add_argument("--out", required=True, help="output folder")
-    data = sub.add_parser("data", help="prepare real datasets from local copies")
+    data = sub.add_parser("data", help="prepare real datasets from local copies", epilog=_DATA_EXAMPLES,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     prep = data_sub.add_parser("prepare", help="build one dataset from its local copy", epilog=_DATA_EXAMPLES,
                                formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -7,7 +7,9 @@ import pytest
 from anonvid import cli
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["demo", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["demo", "--help"], ["eval", "--help"],
+                                  ["anonymize", "--help"], ["minimize", "--help"], ["tradeoff", "--help"],
+                                  ["data", "--help"], ["data", "prepare", "--help"]])
 def test_help_has_examples(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(argv)

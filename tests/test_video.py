@@ -228,14 +228,6 @@ def test_anonymizer_method_matches_the_model_on_each_frame(clip, tmp_path):
     assert np.abs(got.astype(int) - expect.astype(int)).max() <= 1  # float rounding at .5 between batchings
 
 
-@pytest.mark.parametrize("command", ["anonymize", "minimize", "eval"])
-def test_video_commands_have_help_with_examples(command, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        cli.main([command, "--help"])
-    assert exit_.value.code == 0
-    assert "examples:" in capsys.readouterr().out
-
-
 def test_faces_are_hidden_in_a_video_file(tmp_path):
     """The real-face check through the command line: a pan across skimage's photographs, `faces(blur=12)`,
     faces counted before and after by scikit-image's LBP cascade (independent of the Haar masks)."""
