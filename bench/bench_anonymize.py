@@ -33,6 +33,7 @@ import subprocess
 import sys
 import time
 
+from anonvid.video import ffprobe
 from bench.timing import environment
 
 SIZES = {"224": (224, 224, 300), "1080p": (1080, 1920, 150)}  # height, width, frames (10 s / 5 s at 30 fps)
@@ -61,30 +62,6 @@ def run_process(argv: list[str]) -> dict:
     if code != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({code}):\n{err[-2000:]}")
     return {"wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024.0}
-
-
-def ffprobe(path: str) -> dict | None:
-    """Frame rate, decoded frame count, duration and stream types per ffprobe (None without ffprobe)."""
-    if shutil.which("ffprobe") is None:
-        return None
-    out = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_entries",
-                          "stream=codec_type,avg_frame_rate,nb_read_frames:format=duration", "-of", "json", path],
-                         capture_output=True, text=True, check=True)
-    info = json.loads(out.stdout)
-    video = next(s for s in info["streams"] if s["codec_type"] == "video")
-    num, den = (int(x) for x in video["avg_frame_rate"].split("/"))
-    return {"fps": num / den if den else 0.0, "frames": int(video["nb_read_frames"]),
-            "duration": float(info["format"]["duration"]),
-            "audio": any(s["codec_type"] == "audio" for s in info["streams"])}
-
-
-def check_output(src: dict | None, out: dict | None) -> dict | None:
-    """The issue's ffprobe checks: same fps, same frame count, duration within one frame, audio kept."""
-    if src is None or out is None:
-        return None
-    return {"same_fps": abs(src["fps"] - out["fps"]) < 1e-6, "same_frames": src["frames"] == out["frames"],
-            "same_duration": abs(src["duration"] - out["duration"]) <= 1.0 / src["fps"] + 1e-6,
-            "audio_kept": out["audio"] == src["audio"], "input": src, "output": out}
 
 
 def commands(src: str, folder: str, name: str, deface: str | None, anonvid: list[str]) -> dict[str, tuple]:
@@ -117,7 +94,6 @@ def main(argv: list[str] | None = None) -> dict:
     for name in args.sizes.split(","):
         height, width, frames = SIZES[name]
         src = make_input(args.work, name, height, width, frames)
-        src_probe = ffprobe(src)
         cmds = commands(src, args.work, name, args.deface, anonvid)
         runs: dict[str, list[dict]] = {k: [] for k in cmds}
         for rep in range(args.reps):
@@ -137,7 +113,7 @@ def main(argv: list[str] | None = None) -> dict:
                            "peak_rss_mib": max(r["peak_rss_mib"] for r in rs),
                            "loop_fps_median": statistics.median([r["loop_fps"] for r in rs]) if "loop_fps" in rs[0]
                            else None,
-                           "ffprobe": check_output(src_probe, ffprobe(cmds[label][1]))}
+                           "ffprobe": ffprobe.compare(src, cmds[label][1]) if ffprobe.available() else None}
         results["sizes"][name] = {"height": height, "width": width, "frames": frames, "fps": FPS, "rows": rows}
     if args.long_seconds:
         height, width, _ = SIZES["1080p"]
@@ -145,7 +121,8 @@ def main(argv: list[str] | None = None) -> dict:
         src = make_input(args.work, f"1080p_{frames}f", height, width, frames)
         out = os.path.join(args.work, "out_long.mp4")
         r = run_process(anonvid + ["minimize", src, "-o", out, "--ops", "blur(4)", "--overwrite", "--no-progress"])
-        results["long_1080p"] = {"frames": frames, **r, "ffprobe": check_output(ffprobe(src), ffprobe(out))}
+        results["long_1080p"] = {"frames": frames, **r,
+                                 "ffprobe": ffprobe.compare(src, out) if ffprobe.available() else None}
         print(f"[long 1080p, {frames} frames] {r['wall_s']:.0f} s, peak {r['peak_rss_mib']:.0f} MiB", flush=True)
     print(markdown(results))
     if args.out:

@@ -15,7 +15,7 @@ import pytest
 
 from anonvid import cli, minimize
 from anonvid.data.video_io import VideoDecodeError, read_video
-from anonvid.video import batch, processors, testclip, transcode
+from anonvid.video import batch, ffprobe, processors, testclip, transcode
 from anonvid.video.probe import probe
 
 FRAMES, H, W, FPS = 24, 48, 64, 25
@@ -251,3 +251,12 @@ def test_face_ops_without_opencv_exit_2_saying_how_to_install(clip, tmp_path, mo
     assert _run("minimize", clip[0], "-o", tmp_path / "o.mp4", "--ops", "faces(black)") == 2
     assert "pip install 'anonvid[faces]'" in capsys.readouterr().err
     assert not (tmp_path / "o.mp4").exists()
+
+
+@pytest.mark.skipif(not ffprobe.available(), reason="ffprobe not installed (apt install ffmpeg)")
+@pytest.mark.parametrize("ops,keep_every", [("blur(4)", 1), ("ts(4)|pixelate(8)", 4)])
+def test_ffprobe_sees_the_same_rate_frames_duration_and_audio(ops, keep_every, clip, tmp_path):
+    out = str(tmp_path / "o.mp4")
+    assert _run("minimize", clip[0], "-o", out, "--ops", ops) == 0
+    check = ffprobe.compare(clip[0], out, keep_every)
+    assert check["same_fps"] and check["same_frames"] and check["same_duration"] and check["audio_kept"], check
