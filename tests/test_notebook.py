@@ -63,6 +63,12 @@ def test_notebook_runs_the_smoke_demo_and_shows_every_method(tmp_path, monkeypat
     assert _images(_code_cell(nb, "load_pruner(")) == 2  # clip / score heat map / pruned, then the strips
     assert _images(_code_cell(nb, "load_anonymizer(")) == 2  # strips, budget plot
     assert _images(_code_cell(nb, "utility vs leakage")) == 1
+    video_cell = _code_cell(nb, "testclip.write(")  # the command line on a video file, both methods
+    assert _images(video_cell) == 1
+    printed_video = _stream(video_cell)
+    assert "ts(3)|blur(2): 30 frames at 25 fps -> 10 frames at 25/3 fps" in printed_video
+    assert "pruned: 30 frames at 25 fps -> 30 frames at 25 fps" in printed_video
+    assert printed_video.count("audio: aac") == 2
 
     # The demo's report, as the CLI writes it (formerly test_cli.py's smoke demo test).
     out = tmp_path / "demo_out"
