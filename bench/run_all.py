@@ -6,7 +6,7 @@ saved there as `<name>.log`. A benchmark whose optional peer library is missing 
 skipped, not failed. `make bench` runs this after installing the `[bench]` extra.
 
 Usage:
-  python -m bench.run_all [--out-dir out/bench] [--only pruning,dual_vit_train,penalty_step]
+  python -m bench.run_all [--out-dir out/bench] [--only pruning,dual_vit_train,penalty_step,anonymize]
 """
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ BENCHES = {
     "pruning": ("bench.bench_pruning", (), ()),
     "dual_vit_train": ("bench.bench_dual_vit_train", (), ("torch",)),
     "penalty_step": ("bench.bench_penalty_step", (), ("torch",)),
+    # deface is timed beside it when its CLI is on PATH (it lives in its own venv: see the module docstring)
+    "anonymize": ("bench.bench_anonymize", ("--reps", "2"), ("cv2",)),
 }
 
 
