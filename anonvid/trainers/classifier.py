@@ -51,8 +51,13 @@ def sample_frames(x: jax.Array, count: int, key: jax.Array) -> jax.Array:
 
 
 def make_train_step(fns: core.ModelFns, tx: optax.GradientTransformation, task: str, shardings: Any,
-                    batch_sharding: Any, input_key: str, label_key: str, train_frames: int = 0) -> Callable:
-    """Builds the jitted training step `(state, batch) -> (state, {"loss", "grad_norm"})`."""
+                    batch_sharding: Any, input_key: str, label_key: str, train_frames: int = 0,
+                    compiler_options: Mapping[str, Any] | None = None) -> Callable:
+    """Builds the jitted training step `(state, batch) -> (state, {"loss", "grad_norm"})`.
+
+    `compiler_options` go to `jax.jit` (smoke configs use XLA backend optimisation level 0: their runs are all
+    compile time).
+    """
 
     traces = []
 
@@ -78,17 +83,19 @@ def make_train_step(fns: core.ModelFns, tx: optax.GradientTransformation, task: 
         return new_state, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
 
     return jax.jit(step, in_shardings=(shardings, batch_sharding), out_shardings=(shardings, None),
-                   donate_argnums=(0,))
+                   donate_argnums=(0,), compiler_options=dict(compiler_options or {}) or None)
 
 
-def make_eval_step(fns: core.ModelFns, shardings: Any, batch_sharding: Any, input_key: str) -> Callable:
+def make_eval_step(fns: core.ModelFns, shardings: Any, batch_sharding: Any, input_key: str,
+                   compiler_options: Mapping[str, Any] | None = None) -> Callable:
     """Builds the jitted evaluation step `(state, batch) -> logits` (BatchNorm in inference mode)."""
 
     def step(state, batch):
         model = nnx.merge(fns.eval_graph, state["params"], state["batch_stats"])
         return model(core.to_float_video(batch[input_key]))
 
-    return jax.jit(step, in_shardings=(shardings, batch_sharding), out_shardings=batch_sharding)
+    return jax.jit(step, in_shardings=(shardings, batch_sharding), out_shardings=batch_sharding,
+                   compiler_options=dict(compiler_options or {}) or None)
 
 
 def evaluate(eval_step: Callable, state: Any, data: Mapping[str, np.ndarray], *, batch_size: int,
@@ -196,9 +203,10 @@ def train_classifier(cfg: ml_collections.ConfigDict, train: Mapping[str, np.ndar
     fns, state, shardings = core.create_state(model, tx, mesh, rules, seed=int(cfg.seed))
     del model
     batch_sh = shd.batch_sharding(mesh, rules)
+    options = cfg.compiler_options.to_dict() if "compiler_options" in cfg else None
     train_step = make_train_step(fns, tx, task, shardings, batch_sh, input_key, label_key,
-                                 train_frames=int(cfg.get("train_frames", 0)))
-    eval_step = make_eval_step(fns, shardings, batch_sh, input_key)
+                                 train_frames=int(cfg.get("train_frames", 0)), compiler_options=options)
+    eval_step = make_eval_step(fns, shardings, batch_sh, input_key, compiler_options=options)
 
     keys = (input_key, label_key)
     batches = pipeline.make_batches(pipeline.ArraySource({k: train[k] for k in keys}),

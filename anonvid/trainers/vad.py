@@ -163,7 +163,7 @@ def _reconstruction_error(recon: jax.Array, x: jax.Array) -> jax.Array:
 
 
 def make_train_step(fns: core.ModelFns, tx: optax.GradientTransformation, shardings: Any,
-                    batch_sharding: Any) -> Callable:
+                    batch_sharding: Any, compiler_options: Mapping[str, Any] | None = None) -> Callable:
     """Builds the jitted step `(state, {"clip": uint8 (B, T, H, W, 1)}) -> (state, {"loss", "grad_norm"})`."""
 
     # Compiled once per shape: a retrace (a batch of another shape or dtype) would silently cost a recompile.
@@ -188,10 +188,11 @@ def make_train_step(fns: core.ModelFns, tx: optax.GradientTransformation, shardi
         return new_state, {"loss": loss, "grad_norm": optax.tree.norm(grads)}
 
     return jax.jit(step, in_shardings=(shardings, batch_sharding), out_shardings=(shardings, None),
-                   donate_argnums=(0,))
+                   donate_argnums=(0,), compiler_options=dict(compiler_options or {}) or None)
 
 
-def make_cost_fn(fns: core.ModelFns, shardings: Any, batch_sharding: Any) -> Callable:
+def make_cost_fn(fns: core.ModelFns, shardings: Any, batch_sharding: Any,
+                 compiler_options: Mapping[str, Any] | None = None) -> Callable:
     """Builds the jitted `(state, {"clip": uint8 (B, T, H, W, 1)}) -> cost (B,)`: ‖x − x̂‖₂ over each window."""
 
     def cost(state, batch):
@@ -199,7 +200,8 @@ def make_cost_fn(fns: core.ModelFns, shardings: Any, batch_sharding: Any) -> Cal
         model = nnx.merge(fns.eval_graph, state["params"], state["batch_stats"])
         return jnp.sqrt(jnp.sum(_reconstruction_error(model(x), x), axis=(1, 2, 3, 4)))
 
-    return jax.jit(cost, in_shardings=(shardings, batch_sharding), out_shardings=batch_sharding)
+    return jax.jit(cost, in_shardings=(shardings, batch_sharding), out_shardings=batch_sharding,
+                   compiler_options=dict(compiler_options or {}) or None)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -374,7 +376,8 @@ def train_vad(cfg: ml_collections.ConfigDict, train_videos: Videos, *, workdir: 
     fns, state, shardings = core.create_state(model, tx, mesh, rules, seed=int(cfg.seed))
     del model
     batch_sh = shd.batch_sharding(mesh, rules)
-    train_step = make_train_step(fns, tx, shardings, batch_sh)
+    options = cfg.compiler_options.to_dict() if "compiler_options" in cfg else None
+    train_step = make_train_step(fns, tx, shardings, batch_sh, compiler_options=options)
     batches = pipeline.make_batches(source, global_batch_size=batch_size, seed=int(cfg.seed), shuffle=True,
                                     num_epochs=None, sharding=batch_sh)
 
@@ -420,8 +423,8 @@ def train_vad(cfg: ml_collections.ConfigDict, train_videos: Videos, *, workdir: 
     if log:
         core.plot_curves(log.records, os.path.join(workdir, "curves.png"), title=f"vad: {cfg.model.name}")
     return {"history": history, "steps": step, "state": state, "fns": fns,
-            "cost_fn": make_cost_fn(fns, shardings, batch_sh), "batch_sharding": batch_sh, "window": window,
-            "eval_batch_size": int(cfg.eval_batch_size)}
+            "cost_fn": make_cost_fn(fns, shardings, batch_sh, compiler_options=options), "batch_sharding": batch_sh,
+            "window": window, "eval_batch_size": int(cfg.eval_batch_size)}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -439,7 +442,7 @@ def default_config(smoke: bool = False, **overrides: Any) -> ml_collections.Conf
     Returns:
       A `ConfigDict` with `model` (name "stae", kwargs widths/lstm, dtype), `optim`, `window`, `train_stride`,
       `windows_per_epoch` (0 = all), `batch_size`, `eval_batch_size`, `epochs`, `seed`, `log_every_steps`,
-      `checkpoint_every_steps` (0 = every epoch), `keep_checkpoints`, `sharding`.
+      `checkpoint_every_steps` (0 = every epoch), `keep_checkpoints`, `sharding`, `compiler_options`.
     """
     cfg = ml_collections.ConfigDict()
     kwargs = dict(widths=(8, 8), lstm=(8, 4, 8)) if smoke else dict(widths=(128, 64), lstm=(64, 32, 64))
@@ -458,5 +461,7 @@ def default_config(smoke: bool = False, **overrides: Any) -> ml_collections.Conf
     cfg.checkpoint_every_steps = 0
     cfg.keep_checkpoints = 2
     cfg.sharding = config_defaults.sharding()
+    # `jax.jit` compiler options: level 0 roughly halves a smoke run's compile time (it is all compile)
+    cfg.compiler_options = ml_collections.ConfigDict({"xla_backend_optimization_level": 0} if smoke else {})
     configlib.set_fields(cfg, overrides)
     return cfg
