@@ -64,7 +64,8 @@ def run_process(argv: list[str]) -> dict:
     return {"wall_s": wall, "peak_rss_mib": usage.ru_maxrss / 1024.0}
 
 
-def commands(src: str, folder: str, name: str, deface: str | None, anonvid: list[str]) -> dict[str, tuple]:
+def commands(src: str, folder: str, name: str, deface: str | None, anonvid: list[str],
+             deface_scale: str | None = None) -> dict[str, tuple]:
     """name -> (argv, output path, summary path or None)."""
     cmds = {}
     for label, spec in (("anonvid blur(4)", "blur(4)"), ("anonvid faces(blur=12)", "faces(blur=12)")):
@@ -75,6 +76,10 @@ def commands(src: str, folder: str, name: str, deface: str | None, anonvid: list
     if deface:
         out = os.path.join(folder, f"out_{name}_deface.mp4")
         cmds["deface (CenterFace + blur faces)"] = ([deface, src, "-o", out, "--keep-audio"], out, None)
+        if deface_scale:  # CenterFace on a downscaled copy, as anonvid's detector pass (640 px longest side)
+            out = os.path.join(folder, f"out_{name}_deface_scaled.mp4")
+            cmds[f"deface --scale {deface_scale}"] = ([deface, src, "-o", out, "--keep-audio", "--scale",
+                                                       deface_scale], out, None)
     return cmds
 
 
@@ -83,6 +88,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--sizes", default="224,1080p", help="comma list of " + ", ".join(SIZES))
     p.add_argument("--deface", default=shutil.which("deface"), help="deface executable (default: on PATH)")
+    p.add_argument("--deface-scale", default=None, metavar="WxH",
+                   help="also time deface with --scale WxH (its detector on a downscaled copy), e.g. 640x360")
+    p.add_argument("--only", default="", help="comma list of command labels' first words to run (anonvid,deface)")
     p.add_argument("--work", default="/tmp/anonvid_bench_anonymize", help="inputs and outputs go here")
     p.add_argument("--long-seconds", type=float, default=0.0,
                    help="also run blur(4) on a 1080p file this long, for peak memory vs the short file")
@@ -94,7 +102,9 @@ def main(argv: list[str] | None = None) -> dict:
     for name in args.sizes.split(","):
         height, width, frames = SIZES[name]
         src = make_input(args.work, name, height, width, frames)
-        cmds = commands(src, args.work, name, args.deface, anonvid)
+        cmds = commands(src, args.work, name, args.deface, anonvid, args.deface_scale)
+        if args.only:
+            cmds = {k: v for k, v in cmds.items() if k.split()[0] in args.only.split(",")}
         runs: dict[str, list[dict]] = {k: [] for k in cmds}
         for rep in range(args.reps):
             for label, (cmd, _, summary) in cmds.items():
