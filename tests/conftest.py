@@ -17,3 +17,16 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _CACHE)
 from anonvid import compile_cache  # noqa: E402  (after the environment is set)
 
 compile_cache.enable()
+
+# The longest test files start first, so that with two xdist workers (`--dist loadfile`) the many short files fill
+# in around them instead of one long file starting last and running alone at the end.
+_LONGEST_FIRST = ("test_notebook.py", "test_sharding.py", "test_resume.py", "test_grid.py", "test_penalty.py",
+                  "test_pruner.py", "test_pruning_experiment.py", "test_vad.py")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    def rank(item):
+        name = os.path.basename(str(item.fspath))
+        return _LONGEST_FIRST.index(name) if name in _LONGEST_FIRST else len(_LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order inside each file and among the other files is kept
