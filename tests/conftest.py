@@ -19,7 +19,9 @@ from anonvid import compile_cache  # noqa: E402  (after the environment is set)
 compile_cache.enable()
 
 # The longest test files start first, so that with two xdist workers (`--dist loadfile`) the many short files fill
-# in around them instead of one long file starting last and running alone at the end.
+# in around them instead of one long file starting last and running alone at the end. (`make test` passes
+# `--no-loadscope-reorder`: by default xdist reorders files by their number of tests, which put the notebook's two
+# long tests last.)
 _LONGEST_FIRST = ("test_notebook.py", "test_sharding.py", "test_resume.py", "test_grid.py", "test_penalty.py",
                   "test_pruner.py", "test_pruning_experiment.py", "test_vad.py")
 
