@@ -260,3 +260,27 @@ def test_ffprobe_sees_the_same_rate_frames_duration_and_audio(ops, keep_every, c
     assert _run("minimize", clip[0], "-o", out, "--ops", ops) == 0
     check = ffprobe.compare(clip[0], out, keep_every)
     assert check["same_fps"] and check["same_frames"] and check["same_duration"] and check["audio_kept"], check
+
+
+@pytest.mark.parametrize("ext", ["mkv", "mp4"])
+def test_variable_frame_rate_timestamps_are_kept(ext, tmp_path):
+    frames = testclip.frames(12, 48, 64)
+    pts = [0, 1, 2, 5, 6, 10, 11, 12, 20, 21, 22, 30]  # in 1/25 s, irregular gaps
+    src = str(tmp_path / "vfr.mkv")
+    with av.open(src, "w") as out:
+        stream = out.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "bgr0"
+        stream.codec_context.time_base = Fraction(1, 25)
+        for img, p in zip(frames, pts):
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts, frame.time_base = p, Fraction(1, 25)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    out = str(tmp_path / f"o.{ext}")
+    transcode.transcode(probe(src), out, lambda f, i: f, chunk_frames=5)
+    with av.open(out) as c:
+        s = c.streams.video[0]
+        times = [float(f.pts * s.time_base) for f in c.decode(s)]
+    np.testing.assert_allclose(times, np.array(pts) / 25, atol=1e-3)
