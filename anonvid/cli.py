@@ -88,7 +88,7 @@ experiment prints the results table of its finished run (an unfinished run is an
 _ANONYMIZE_EXAMPLES = """\
 examples:
   anonvid anonymize street.mp4 -o street_anon.mp4 --method minimize --ops "blur(4)"
-  anonvid anonymize videos/ -o anon/ --method minimize --ops "ts(5)|faces(blur=8)"
+  anonvid anonymize videos/ -o anon/ --method minimize --ops "ts(5)|faces(blur=12)"
   anonvid anonymize a.mp4 b.avi -o anon/ --method minimize --ops "people(black)" --no-audio
   anonvid anonymize clip.mp4 -o out.mp4 --method prune --checkpoint runs/pruning/pruner_adversarial
   anonvid anonymize clip.mp4 -o out.mp4 --method anonymizer --checkpoint runs/penalty/selected_anonymizer \\
@@ -105,7 +105,7 @@ need the detector extra: pip install 'anonvid[faces]').
 _MINIMIZE_EXAMPLES = """\
 examples:
   anonvid minimize street.mp4 -o street_blur.mp4 --ops "blur(4)"
-  anonvid minimize videos/ -o anon/ --ops "faces(blur=8)"
+  anonvid minimize videos/ -o anon/ --ops "faces(blur=12)"
   anonvid minimize cam.mp4 -o cam_min.mp4 --ops "ts(5)|ds(4)"
 """
 
@@ -127,7 +127,7 @@ def _add_video_arguments(p: argparse.ArgumentParser, *, with_method: bool) -> No
         p.add_argument("--work-size", default=None, metavar="HxW",
                        help="run the anonymizer at this size and resize back (default: native size)")
     else:
-        p.add_argument("--ops", required=True, help='minimization spec, e.g. "blur(4)" or "ts(5)|faces(blur=8)"')
+        p.add_argument("--ops", required=True, help='minimization spec, e.g. "blur(4)" or "ts(5)|faces(blur=12)"')
     p.add_argument("--no-audio", action="store_true", help="drop the audio stream (default: keep it)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--keep-going", action="store_true",

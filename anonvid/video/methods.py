@@ -58,7 +58,7 @@ def make_planner(method: str, *, ops: str | None = None, checkpoint: str | None 
         raise ValueError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     if method == "minimize":
         if not ops:
-            raise ValueError('--method minimize needs --ops SPEC, e.g. --ops "blur(4)" or --ops "ts(5)|faces(blur=8)"')
+            raise ValueError('--method minimize needs --ops SPEC, e.g. --ops "blur(4)" or --ops "ts(5)|faces(blur=12)"')
         if checkpoint:
             raise ValueError("--checkpoint is for --method prune|anonymizer; minimization has no model")
         from anonvid import minimize
