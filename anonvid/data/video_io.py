@@ -53,8 +53,7 @@ def read_video(path: str | os.PathLike, *, size: tuple[int, int] | None = None,
                 raise VideoDecodeError(f"{path} has no video stream")
             stream = container.streams.video[0]
             fps = float(stream.average_rate) if stream.average_rate else 0.0
-            for frame in container.decode(stream):
-                img = frame.to_ndarray(format="rgb24")
+            for img in _decode_rgb(container, stream):
                 frames.append(img)
                 if max_frames and len(frames) >= max_frames:
                     break
@@ -68,6 +67,26 @@ def read_video(path: str | os.PathLike, *, size: tuple[int, int] | None = None,
     if size is not None:
         video = resize_frames(video, size)
     return video, fps
+
+
+def _decode_rgb(container, stream):
+    """Yields the stream's frames as uint8 RGB `(H, W, 3)` arrays, one at a time."""
+    for frame in container.decode(stream):
+        yield frame.to_ndarray(format="rgb24")
+
+
+def iter_frames(path: str | os.PathLike):
+    """Decodes a video's frames one at a time as uint8 RGB `(H, W, 3)` (bounded memory for any length).
+
+    The file is expected to have been checked already (e.g. by `anonvid.video.probe.probe`); PyAV errors pass
+    through.
+    """
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"  # frame-threaded decoding
+        yield from _decode_rgb(container, stream)
 
 
 def write_video(path: str | os.PathLike, frames: np.ndarray, *, fps: int = 25, codec: str = "mpeg4") -> None:

@@ -68,7 +68,7 @@ def make_planner(method: str, *, ops: str | None = None, checkpoint: str | None 
             from anonvid import regions
 
             regions.build_detectors(pipeline.regions)  # a missing OpenCV or unknown region, before any file
-        processors.MinimizeProcessor(pipeline, chunk_frames=1, masks_for=lambda idx: {})  # ordering errors too
+        processors.split_for_streaming(pipeline)  # op-order errors too
 
         def plan(info: VideoInfo) -> FilePlan:
             chunk = chunk_frames or _fit(processors.auto_chunk_frames("minimize", info.height, info.width), info)

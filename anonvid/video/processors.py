@@ -52,6 +52,30 @@ def _nearest_index(size: int, source: int) -> np.ndarray:
     return np.minimum((np.arange(size) * source) // size, source - 1)
 
 
+def split_for_streaming(spec) -> tuple[int, minimize.Pipeline]:
+    """Splits a minimization spec into the stream's temporal sampling stride and the per-chunk depth pipeline.
+
+    Returns:
+      `(keep_every, depth_pipeline)`: the product of the `ts` strides, and the spec without its `ts` ops.
+
+    Raises:
+      ValueError: an op with temporal state (e.g. `bgsub`) comes before temporal sampling; the stream samples
+        frames as it decodes them, so the message says to write the sampling first.
+    """
+    full = minimize.parse(spec) if isinstance(spec, str) else spec
+    keep_every, seen_stateful = 1, None
+    for call in full.ops:
+        if call.op.kind == BREADTH:
+            if seen_stateful is not None:
+                raise ValueError(f"{full}: {seen_stateful} depends on neighbouring frames, so it must come after "
+                                 f"temporal sampling when streaming a video (write `{call}|{seen_stateful}` "
+                                 f"instead)")
+            keep_every *= int(call.kwargs["stride"])
+        elif not call.op.commutes_with_ts:
+            seen_stateful = call.name
+    return keep_every, minimize.Pipeline(tuple(c for c in full.ops if c.op.kind != BREADTH))
+
+
 class MinimizeProcessor:
     """Applies a minimization spec to streamed frames (see the module docstring).
 
@@ -67,19 +91,8 @@ class MinimizeProcessor:
     """
 
     def __init__(self, spec, *, chunk_frames: int, masks_for: RegionMasks | None = None):
-        full = minimize.parse(spec) if isinstance(spec, str) else spec
-        self.spec = str(full)
-        self.keep_every, seen_stateful = 1, None
-        for call in full.ops:
-            if call.op.kind == BREADTH:
-                if seen_stateful is not None:
-                    raise ValueError(f"{self.spec}: {seen_stateful} depends on neighbouring frames, so it must "
-                                     f"come after temporal sampling when streaming a video (write "
-                                     f"`{call}|{seen_stateful}` instead)")
-                self.keep_every *= int(call.kwargs["stride"])
-            elif not call.op.commutes_with_ts:
-                seen_stateful = call.name
-        self.pipeline = minimize.Pipeline(tuple(c for c in full.ops if c.op.kind != BREADTH))
+        self.spec = str(minimize.parse(spec) if isinstance(spec, str) else spec)
+        self.keep_every, self.pipeline = split_for_streaming(spec)
         self.regions = self.pipeline.regions
         if self.regions and masks_for is None:
             raise ValueError(f"{self.spec} restricts ops to regions {self.regions}; a region detector is needed")

@@ -7,22 +7,12 @@ frame), so memory stays bounded for any length. The anonymizing pass then asks f
 """
 from __future__ import annotations
 
-from typing import Iterator, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
+from anonvid.data.video_io import iter_frames
 from anonvid.video.probe import VideoInfo
-
-
-def iter_frames(path: str) -> Iterator[np.ndarray]:
-    """Decodes a video's frames one at a time as uint8 RGB `(H, W, 3)`."""
-    import av
-
-    with av.open(path) as container:
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for frame in container.decode(stream):
-            yield frame.to_ndarray(format="rgb24")
 
 
 def detect_video_regions(info: VideoInfo, regions: Sequence[str], *, every: int = 1, shape: str = "ellipse",
